@@ -1,0 +1,2 @@
+/** @flotilla/actors — public entry (work in progress). */
+export {};

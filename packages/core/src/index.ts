@@ -1,0 +1,27 @@
+/**
+ * @flotilla/core — the pure consensus core: Raft nodes, messages, storage and transport contracts, codec.
+ * It does no I/O and reads no clock: time enters through `tick()`, randomness through a seeded PRNG.
+ */
+export { AssertionError, assert } from './assert.ts';
+export {
+  decodeConfChange,
+  decodeEntry,
+  decodeHardState,
+  decodeMessage,
+  decodeSnapshotMeta,
+  encodeConfChange,
+  encodeEntry,
+  encodeHardState,
+  encodeMessage,
+  encodeSnapshotMeta,
+  entriesDataBytes,
+} from './codec.ts';
+export * from './errors.ts';
+export { MemoryLogStorage, MemoryStableStorage } from './memory-storage.ts';
+export { MemoryNetwork, type MemoryNetworkOptions, MemoryTransport } from './memory-transport.ts';
+export type * from './messages.ts';
+export { assertNever } from './messages.ts';
+export type { Command, StateMachine } from './state-machine.ts';
+export type { LogStorage, StableStorage } from './storage.ts';
+export type { Transport, TransportHandler } from './transport.ts';
+export * from './types.ts';

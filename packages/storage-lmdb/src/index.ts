@@ -1,0 +1,2 @@
+/** @flotilla/storage-lmdb — public entry (work in progress). */
+export {};

@@ -1,0 +1,2 @@
+/** @flotilla/transport-ws — public entry (work in progress). */
+export {};
