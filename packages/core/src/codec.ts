@@ -326,7 +326,7 @@ export function decodeConfChange(payload: Uint8Array): ConfChange {
 }
 
 /** Bytes a message's payload contributes to flow control (entry data only, as etcd's `payloadSize`). */
-export function entriesDataBytes(entries: readonly Entry[]): number {
+export function entriesDataBytes(entries: readonly { readonly data: Uint8Array }[]): number {
   let total = 0;
   for (const e of entries) total += e.data.length;
   return total;

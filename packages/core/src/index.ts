@@ -3,6 +3,7 @@
  * It does no I/O and reads no clock: time enters through `tick()`, randomness through a seeded PRNG.
  */
 export { AssertionError, assert } from './assert.ts';
+export { bootstrapEntries, bootstrapStorage, isStorageEmpty } from './bootstrap.ts';
 export {
   decodeConfChange,
   decodeEntry,
@@ -16,11 +17,29 @@ export {
   encodeSnapshotMeta,
   entriesDataBytes,
 } from './codec.ts';
+export type { RaftConfig } from './config.ts';
 export * from './errors.ts';
+export {
+  encodeKvCommand,
+  type KvCommand,
+  type KvResult,
+  MemoryKvStateMachine,
+} from './memory-state-machine.ts';
 export { MemoryLogStorage, MemoryStableStorage } from './memory-storage.ts';
 export { MemoryNetwork, type MemoryNetworkOptions, MemoryTransport } from './memory-transport.ts';
 export type * from './messages.ts';
 export { assertNever } from './messages.ts';
+export { type Random, Xoshiro128 } from './prng.ts';
+export type { ProgressState } from './progress.ts';
+export { type FollowerStatus, type ProposeResult, RaftNode, type Status } from './raft-node.ts';
+export type { Ready } from './ready.ts';
+export {
+  ClientSessions,
+  decodeSessionCommand,
+  encodeSessionCommand,
+  type SessionCommand,
+  type SessionVerdict,
+} from './sessions.ts';
 export type { Command, StateMachine } from './state-machine.ts';
 export type { LogStorage, StableStorage } from './storage.ts';
 export type { Transport, TransportHandler } from './transport.ts';

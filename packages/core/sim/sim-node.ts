@@ -1,0 +1,156 @@
+/**
+ * One simulated replica: a RaftNode over in-memory storage, a KV state machine, and a disk whose writes
+ * become durable only when the simulator says so (a crash loses the write in flight, or a prefix of it).
+ */
+import {
+  type Entry,
+  EntryKind,
+  type KvResult,
+  MemoryKvStateMachine,
+  MemoryLogStorage,
+  MemoryStableStorage,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  RaftNode,
+  type ReadState,
+  type Ready,
+} from '@flotilla/core';
+
+export interface AppliedEntry {
+  readonly node: NodeId;
+  readonly entry: Entry;
+  readonly result: KvResult | undefined;
+}
+
+export interface SimNodeHooks {
+  /** Messages leaving this node (immediately, or after the write they depend on is durable). */
+  send(messages: readonly Message[]): void;
+  applied(applied: AppliedEntry): void;
+  readReady(node: NodeId, read: ReadState): void;
+  readFailed(node: NodeId, context: Uint8Array): void;
+  snapshotInstalled(node: NodeId, index: number): void;
+}
+
+export type RaftOptions = Omit<
+  RaftConfig,
+  'id' | 'group' | 'logStorage' | 'stableStorage' | 'applied' | 'random'
+>;
+
+export class SimNode {
+  readonly log = new MemoryLogStorage();
+  readonly stable = new MemoryStableStorage();
+  sm = new MemoryKvStateMachine();
+  raft: RaftNode | undefined;
+  /** The Ready whose writes are in flight (not yet durable). */
+  pending: Ready | undefined;
+  /** Ticks per simulated tick: 1 normally; 0 while paused. */
+  tickRate = 1;
+  restarts = 0;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly options: RaftOptions,
+    private readonly seed: number,
+    private readonly hooks: SimNodeHooks,
+  ) {}
+
+  get up(): boolean {
+    return this.raft !== undefined;
+  }
+
+  /** Starts (or restarts) the replica from what its disk holds; the state machine restarts from the snapshot. */
+  start(): void {
+    this.sm = new MemoryKvStateMachine();
+    const snap = this.log.snapshot();
+    if (snap.meta.index > 0) this.sm.restore(snap.data, snap.meta);
+    this.raft = new RaftNode({
+      ...this.options,
+      id: this.id,
+      group: 'sim',
+      logStorage: this.log,
+      stableStorage: this.stable,
+      applied: snap.meta.index,
+      random: this.seed * 7919 + this.restarts,
+    });
+  }
+
+  /** Takes the next Ready if no write is in flight: sends what may leave now, starts the write. */
+  collect(): boolean {
+    const raft = this.raft;
+    if (!raft || this.pending || !raft.hasReady()) return false;
+    const rd = raft.ready();
+    this.hooks.send(rd.messages);
+    this.pending = rd;
+    return true;
+  }
+
+  /**
+   * Makes the write in flight durable, sends what waited for it, applies committed entries and advances.
+   */
+  flush(): boolean {
+    const raft = this.raft;
+    const rd = this.pending;
+    if (!raft || !rd) return false;
+    this.persist(rd, 3);
+    this.hooks.send(rd.messagesAfterPersist);
+    if (rd.snapshot) {
+      this.sm.restore(rd.snapshot.data, rd.snapshot.meta);
+      this.hooks.snapshotInstalled(this.id, rd.snapshot.meta.index);
+    }
+    this.apply(rd.committedEntries);
+    for (const read of rd.readStates) this.hooks.readReady(this.id, read);
+    for (const context of rd.failedReads) this.hooks.readFailed(this.id, context);
+    this.pending = undefined;
+    raft.advance(rd);
+    return true;
+  }
+
+  /** Writes the first `parts` of [snapshot, entries, hard state] (3 = all): a crash may cut the sequence. */
+  private persist(rd: Ready, parts: number): void {
+    if (parts >= 1 && rd.snapshot) void this.log.installSnapshot(rd.snapshot);
+    if (parts >= 2 && rd.entries.length > 0) void this.log.append(rd.entries);
+    if (parts >= 3 && rd.hardState) void this.stable.setHardState(rd.hardState);
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      let result: KvResult | undefined;
+      if (e.kind === EntryKind.Normal && e.data.length > 0) {
+        result = this.sm.apply([{ index: e.index, term: e.term, data: e.data }])[0];
+      } else {
+        this.sm.advanceAppliedIndex(e.index);
+      }
+      this.hooks.applied({ node: this.id, entry: e, result });
+    }
+  }
+
+  /** Crashes the process: the write in flight survives only up to `persistedParts` of its 3 parts. */
+  crash(persistedParts: number): void {
+    if (this.pending) this.persist(this.pending, persistedParts);
+    this.pending = undefined;
+    this.raft = undefined;
+    this.restarts++;
+  }
+
+  tick(): void {
+    for (let i = 0; i < this.tickRate; i++) this.raft?.tick();
+  }
+
+  /** Takes a snapshot of the state machine at its applied index and compacts the log behind it. */
+  snapshotAndCompact(keepEntries: number): boolean {
+    const raft = this.raft;
+    if (!raft || this.pending) return false;
+    const applied = this.sm.appliedIndex;
+    if (applied <= this.log.snapshot().meta.index) return false;
+    const confState = raft.confStateForSnapshot(applied);
+    if (!confState) return false;
+    void this.log.saveSnapshot(
+      { index: applied, term: this.log.term(applied), confState },
+      this.sm.snapshot(),
+    );
+    const compactTo = applied - keepEntries;
+    if (compactTo >= this.log.firstIndex()) void this.log.compact(compactTo);
+    return true;
+  }
+}

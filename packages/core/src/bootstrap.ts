@@ -1,0 +1,44 @@
+/**
+ * Bootstrapping a new group: the initial membership is written as committed conf-change entries at
+ * term 1 (as etcd does), so that a node that joins later learns it from the log like any other change.
+ */
+import { assert } from './assert.ts';
+import { encodeConfChange } from './codec.ts';
+import type { LogStorage, StableStorage } from './storage.ts';
+import { type Entry, EntryKind, type NodeId } from './types.ts';
+
+/** The entries every founding member writes: one `addVoter` per voter, in ascending id order. */
+export function bootstrapEntries(voters: readonly NodeId[]): Entry[] {
+  const ids = [...new Set(voters)].sort((a, b) => a - b);
+  assert(ids.length > 0, 'a group needs at least one voter');
+  assert(
+    ids.every((id) => Number.isSafeInteger(id) && id > 0),
+    'voter ids must be positive integers',
+  );
+  return ids.map((nodeId, i) => ({
+    term: 1,
+    index: i + 1,
+    kind: EntryKind.ConfChange,
+    data: encodeConfChange({ changes: [{ op: 'addVoter', nodeId }] }),
+  }));
+}
+
+/**
+ * Writes the bootstrap entries and hard state into empty storage. Every founding member must call this
+ * with the same voters; a node joining later starts from empty storage instead.
+ */
+export async function bootstrapStorage(
+  log: LogStorage,
+  stable: StableStorage,
+  voters: readonly NodeId[],
+): Promise<void> {
+  assert(log.lastIndex() === 0 && log.snapshot().meta.index === 0, 'bootstrap needs empty storage');
+  const entries = bootstrapEntries(voters);
+  // Issued together: storage applies writes in order, so the entries are durable before the hard state.
+  await Promise.all([log.append(entries), stable.setHardState({ term: 1, vote: 0, commit: entries.length })]);
+}
+
+/** True when the storage holds nothing yet (neither entries nor a snapshot). */
+export function isStorageEmpty(log: LogStorage, stable: StableStorage): boolean {
+  return log.lastIndex() === 0 && log.snapshot().meta.index === 0 && stable.hardState().term === 0;
+}

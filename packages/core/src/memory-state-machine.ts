@@ -1,0 +1,127 @@
+/**
+ * An in-memory key-value `StateMachine` with client sessions: the reference state machine for tests, the
+ * simulator and the standalone examples. Commands are session envelopes around `KvCommand`s.
+ */
+import { Packr } from 'msgpackr';
+import { assert } from './assert.ts';
+import { assertNever } from './messages.ts';
+import { ClientSessions, decodeSessionCommand, encodeSessionCommand } from './sessions.ts';
+import type { Command, StateMachine } from './state-machine.ts';
+import type { SnapshotMeta } from './types.ts';
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export type KvCommand =
+  | { readonly op: 'put'; readonly key: string; readonly value: string }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'cas'; readonly key: string; readonly expected: string | null; readonly value: string };
+
+export type KvResult =
+  | { readonly ok: true; readonly previous: string | null; readonly index: number }
+  | {
+      readonly ok: false;
+      readonly error: 'stale-session' | 'cas-mismatch' | 'bad-command';
+      readonly current?: string | null;
+    };
+
+export function encodeKvCommand(
+  cmd: KvCommand,
+  session: { clientId: string; sequence: number } = { clientId: '', sequence: 0 },
+): Uint8Array {
+  return encodeSessionCommand({ ...session, payload: packr.pack(cmd) });
+}
+
+export class MemoryKvStateMachine implements StateMachine<KvResult> {
+  private data = new Map<string, { value: string; index: number }>();
+  private readonly sessions: ClientSessions<KvResult>;
+  private applied = 0;
+
+  constructor(options: { sessionsMax?: number } = {}) {
+    this.sessions = new ClientSessions(options.sessionsMax);
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get(key: string): string | null {
+    return this.data.get(key)?.value ?? null;
+  }
+
+  /** The index of the command that last wrote `key` (0 when never written). */
+  writtenAt(key: string): number {
+    return this.data.get(key)?.index ?? 0;
+  }
+
+  get size(): number {
+    return this.data.size;
+  }
+
+  apply(commands: readonly Command[]): KvResult[] {
+    return commands.map((c) => this.applyOne(c));
+  }
+
+  private applyOne(c: Command): KvResult {
+    assert(c.index > this.applied, () => `command ${c.index} applied after ${this.applied}`);
+    this.applied = c.index;
+    let session: ReturnType<typeof decodeSessionCommand>;
+    let cmd: KvCommand;
+    try {
+      session = decodeSessionCommand(c.data);
+      cmd = packr.unpack(session.payload) as KvCommand;
+    } catch {
+      return { ok: false, error: 'bad-command' };
+    }
+    const verdict = this.sessions.check(session.clientId, session.sequence);
+    if (verdict.kind === 'duplicate') return verdict.result;
+    if (verdict.kind === 'stale') return { ok: false, error: 'stale-session' };
+    const result = this.execute(cmd, c.index);
+    this.sessions.record(session.clientId, session.sequence, result, c.index);
+    return result;
+  }
+
+  private execute(cmd: KvCommand, index: number): KvResult {
+    const previous = this.get(cmd.key);
+    switch (cmd.op) {
+      case 'put':
+        this.data.set(cmd.key, { value: cmd.value, index });
+        return { ok: true, previous, index };
+      case 'delete':
+        this.data.delete(cmd.key);
+        return { ok: true, previous, index };
+      case 'cas':
+        if (previous !== cmd.expected) return { ok: false, error: 'cas-mismatch', current: previous };
+        this.data.set(cmd.key, { value: cmd.value, index });
+        return { ok: true, previous, index };
+      default:
+        return assertNever(cmd);
+    }
+  }
+
+  advanceAppliedIndex(index: number): void {
+    if (index > this.applied) this.applied = index;
+  }
+
+  snapshot(): Uint8Array {
+    return packr.pack([
+      this.applied,
+      [...this.data].map(([k, v]) => [k, v.value, v.index]),
+      this.sessions.toSnapshot(),
+    ]);
+  }
+
+  restore(data: Uint8Array, meta: SnapshotMeta): void {
+    const [applied, rows, sessions] = packr.unpack(data) as [
+      number,
+      [string, string, number][],
+      [string, number, KvResult, number][],
+    ];
+    assert(
+      applied === meta.index,
+      () => `snapshot data at ${applied} does not match its meta at ${meta.index}`,
+    );
+    this.data = new Map(rows.map(([k, value, index]) => [k, { value, index }]));
+    this.sessions.restore(sessions);
+    this.applied = applied;
+  }
+}
