@@ -30,7 +30,10 @@ function demo(): void {
 }
 
 function main(): void {
-  if (process.argv.includes('--demo')) return demo();
+  if (process.argv.includes('--demo')) {
+    demo();
+    return;
+  }
   const single = arg('seed') ?? process.env.SEED;
   const from = Number(arg('from') ?? 1);
   const seeds =
