@@ -38,7 +38,7 @@ export type RaftOptions = Omit<
 >;
 
 export class SimNode {
-  readonly log = new MemoryLogStorage();
+  log = new MemoryLogStorage();
   readonly stable = new MemoryStableStorage();
   sm = new MemoryKvStateMachine();
   raft: RaftNode | undefined;
@@ -47,6 +47,15 @@ export class SimNode {
   /** Ticks per simulated tick: 1 normally; 0 while paused. */
   tickRate = 1;
   restarts = 0;
+  /**
+   * A disk that lies about fsync (test of the checker itself): a crash loses writes it had acknowledged.
+   * Recent durable states are kept so the crash can roll back to one of them.
+   */
+  lyingDisk = false;
+  private readonly durableHistory: {
+    lastIndex: number;
+    hardState: ReturnType<MemoryStableStorage['hardState']>;
+  }[] = [];
 
   constructor(
     readonly id: NodeId,
@@ -111,6 +120,25 @@ export class SimNode {
     if (parts >= 1 && rd.snapshot) void this.log.installSnapshot(rd.snapshot);
     if (parts >= 2 && rd.entries.length > 0) void this.log.append(rd.entries);
     if (parts >= 3 && rd.hardState) void this.stable.setHardState(rd.hardState);
+    if (this.lyingDisk) {
+      this.durableHistory.push({ lastIndex: this.log.lastIndex(), hardState: this.stable.hardState() });
+      if (this.durableHistory.length > 8) this.durableHistory.shift();
+    }
+  }
+
+  /** The lying disk loses recently acknowledged writes: log suffix and hard state roll back. */
+  private rollBack(): void {
+    const back = this.durableHistory[0];
+    if (!back) return;
+    const old = this.log;
+    const keepTo = Math.min(Math.max(back.lastIndex, old.snapshot().meta.index), old.lastIndex());
+    const log = new MemoryLogStorage();
+    if (old.snapshot().meta.index > 0) void log.installSnapshot(old.snapshot());
+    if (keepTo >= old.firstIndex())
+      void log.append(old.entries(old.firstIndex(), keepTo + 1, Number.MAX_SAFE_INTEGER));
+    this.log = log;
+    void this.stable.setHardState({ ...back.hardState, commit: Math.min(back.hardState.commit, keepTo) });
+    this.durableHistory.length = 0;
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -128,6 +156,7 @@ export class SimNode {
   /** Crashes the process: the write in flight survives only up to `persistedParts` of its 3 parts. */
   crash(persistedParts: number): void {
     if (this.pending) this.persist(this.pending, persistedParts);
+    if (this.lyingDisk) this.rollBack();
     this.pending = undefined;
     this.raft = undefined;
     this.restarts++;

@@ -36,6 +36,8 @@ export interface SimOptions {
   /** Called with narrative lines (elections, faults) when set. */
   readonly narrate?: (line: string) => void;
   readonly nodeCountOverride?: number;
+  /** Every disk lies about fsync (to show that the checker catches lost acknowledged writes). */
+  readonly lyingDisks?: boolean;
 }
 
 export class Simulation {
@@ -104,6 +106,7 @@ export class Simulation {
       readFailed: (_n, context) => this.clients.readFailed(context),
       snapshotInstalled: (n, index) => this.checker.observeRestart(n, index),
     });
+    node.lyingDisk = this.options.lyingDisks ?? false;
     this.nodes.set(id, node);
     return node;
   }
