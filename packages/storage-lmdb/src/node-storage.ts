@@ -101,6 +101,11 @@ export class NodeStorage {
     return [...ids].sort();
   }
 
+  /** Id of the last committed LMDB transaction (diagnostics: one per event-loop turn that wrote). */
+  lastTransactionId(): number {
+    return (this.ctx.env.root.getStats() as { lastTxnId: number }).lastTxnId;
+  }
+
   /** Resolves once every write issued so far, by any group, is durable. */
   async flushed(): Promise<void> {
     await this.ctx.env.root.flushed;
