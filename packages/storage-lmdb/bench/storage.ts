@@ -3,8 +3,7 @@
  * latency of a single append, each beside a raw baseline (`write` + `fdatasync` of the same bytes) in the
  * same run and the same directory. Prints two JSON lines (see issue 3).
  */
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Entry, EntryKind, encodeEntry } from '@flotilla/core';

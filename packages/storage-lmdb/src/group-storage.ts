@@ -82,6 +82,15 @@ export class GroupStorage implements LogStorage, StableStorage {
       maxSnapshotId: recovered.maxSnapshotId,
     });
     if (recovered.garbageBelowMarker) this.collectBelowMarker();
+    const { garbageFrom, garbageTo } = recovered.record;
+    if (garbageFrom > 0) {
+      // A truncation was cut short by a crash: finish it before any new write of the group.
+      this.queue
+        .long(() => this.deleteSuffix(this.record(), garbageFrom, garbageTo))
+        .catch((error: unknown) => {
+          ctx.options.logger.error({ component: 'storage', group, err: error }, 'truncation failed');
+        });
+    }
   }
 
   // ------------------------------------------------------------------------------------------ reads
@@ -185,12 +194,12 @@ export class GroupStorage implements LogStorage, StableStorage {
     for (const entry of entries) this.overlay.set(entry.index, entry);
     if (lo < this.overlayLow) this.overlayLow = lo;
     this.last = hi;
+    const record = this.record();
     const write =
       staleHi - hi > this.chunkEntries
-        ? this.queue.long(async () => {
-            const top = await this.deleteFromTop(hi + 1, staleHi, this.chunkEntries);
-            await this.putEntries(entries, hi + 1, top);
-          })
+        ? this.queue.long(() =>
+            this.deleteSuffix(record, hi + 1, staleHi, () => this.putEntries(entries, 0, -1)),
+          )
         : this.queue.short(() => this.putEntries(entries, hi + 1, staleHi));
     return write.then(() => this.settle(entries));
   }
@@ -279,19 +288,20 @@ export class GroupStorage implements LogStorage, StableStorage {
       this.overlay.clear();
       this.overlayLow = Number.POSITIVE_INFINITY;
     }
-    const record = encodeGroupRecord(this.record());
-    const putRecord = (): Promise<boolean> => this.env.group.put(this.group, record);
-    const needsLong = source !== undefined || (install && staleHi - index > this.chunkEntries);
-    const write = needsLong
-      ? this.queue.long(async () => {
-          if (source !== undefined) await this.snaps.writeChunks(pointer.id, source);
-          if (install) await this.deleteFromTop(index + 1, staleHi, 0);
-          await putRecord();
-        })
-      : this.queue.short(() => {
-          if (install) this.removeRange(index + 1, staleHi);
-          return putRecord();
-        });
+    const record = this.record();
+    const chunked = install && staleHi - index > this.chunkEntries;
+    const putRecord = (): Promise<boolean> => {
+      if (install) this.removeRange(index + 1, staleHi);
+      return this.env.group.put(this.group, encodeGroupRecord(record));
+    };
+    const write =
+      source !== undefined || chunked
+        ? this.queue.long(async () => {
+            if (source !== undefined) await this.snaps.writeChunks(pointer.id, source);
+            if (chunked) await this.deleteSuffix(record, index + 1, staleHi);
+            else await putRecord();
+          })
+        : this.queue.short(putRecord);
     return write.then(
       () => {
         this.snaps.switched(pointer);
@@ -305,7 +315,13 @@ export class GroupStorage implements LogStorage, StableStorage {
   }
 
   private record(): GroupRecord {
-    return { markerIndex: this.markerIndex, markerTerm: this.markerTerm, snapshot: this.pointer };
+    return {
+      markerIndex: this.markerIndex,
+      markerTerm: this.markerTerm,
+      snapshot: this.pointer,
+      garbageFrom: 0,
+      garbageTo: 0,
+    };
   }
 
   private putEntries(entries: readonly Entry[], staleLo: number, staleHi: number): Promise<boolean> {
@@ -322,17 +338,23 @@ export class GroupStorage implements LogStorage, StableStorage {
   }
 
   /**
-   * Deletes log keys `[lo, hi]` from the top, `deleteChunkEntries` per transaction, until at most `keep` are
-   * left (returned as the new top). Any crash in between leaves a prefix of the old log: a valid log.
+   * Deletes the log suffix `[from, to]` in chunks of `deleteChunkEntries`, one transaction each. The first
+   * transaction writes `record` marked with the garbage range (plus whatever `alongside` issues, such as the
+   * new entries), so a crash at any point leaves either the old state or the new one, never a mix.
    */
-  private async deleteFromTop(lo: number, hi: number, keep: number): Promise<number> {
-    let top = hi;
-    while (top - lo + 1 > keep && top >= lo) {
-      const bottom = Math.max(lo, top - this.chunkEntries + 1);
-      await this.removeRange(bottom, top);
-      top = bottom - 1;
+  private async deleteSuffix(
+    record: GroupRecord,
+    from: number,
+    to: number,
+    alongside?: () => unknown,
+  ): Promise<void> {
+    alongside?.();
+    const marked = { ...record, garbageFrom: from, garbageTo: to };
+    await this.env.group.put(this.group, encodeGroupRecord(marked));
+    for (let top = to; top >= from; top -= this.chunkEntries) {
+      await this.removeRange(Math.max(from, top - this.chunkEntries + 1), top);
     }
-    return top;
+    await this.env.group.put(this.group, encodeGroupRecord(record));
   }
 
   private dropOverlayFrom(lo: number): void {

@@ -27,15 +27,23 @@ export interface GroupRecord {
   readonly markerIndex: number;
   readonly markerTerm: number;
   readonly snapshot: SnapshotPointer | undefined;
+  /**
+   * Log keys `[garbageFrom, garbageTo]` are a truncated suffix still being deleted (0 when none): the log
+   * ends at `garbageFrom - 1`. Written before a chunked deletion starts, cleared when it ends.
+   */
+  readonly garbageFrom: number;
+  readonly garbageTo: number;
 }
 
 export const EMPTY_GROUP_RECORD: GroupRecord = Object.freeze({
   markerIndex: 0,
   markerTerm: 0,
   snapshot: undefined,
+  garbageFrom: 0,
+  garbageTo: 0,
 });
 
-type Stored = [version: 1, markerIndex: number, markerTerm: number, snapshot: unknown[] | null];
+type Stored = [1, number, number, unknown[] | null, number, number];
 
 export function encodeGroupRecord(record: GroupRecord): Stored {
   const s = record.snapshot;
@@ -44,6 +52,8 @@ export function encodeGroupRecord(record: GroupRecord): Stored {
     record.markerIndex,
     record.markerTerm,
     s ? [s.id, encodeSnapshotMeta(s.meta), s.chunks, s.bytes] : null,
+    record.garbageFrom,
+    record.garbageTo,
   ];
 }
 
@@ -71,6 +81,8 @@ export function decodeGroupRecord(value: unknown, group: GroupId): GroupRecord {
       markerIndex: uint(value[1]),
       markerTerm: uint(value[2]),
       snapshot: decodePointer(value[3]),
+      garbageFrom: uint(value[4]),
+      garbageTo: uint(value[5]),
     };
   } catch (error) {
     throw new CorruptValueError('group', group, undefined, (error as Error).message);

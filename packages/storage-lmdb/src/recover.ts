@@ -62,7 +62,10 @@ export function recoverGroup(env: Env, group: GroupId): RecoveredGroup {
   const record = decodeGroupRecord(env.group.get(group), group);
   const hardBytes = env.hard.getBinary(group);
   const hard = hardBytes === undefined ? EMPTY_HARD_STATE : decodeStoredHardState(hardBytes, group);
-  const lastIndex = lastLogIndex(env, group, record.markerIndex);
+  const lastIndex =
+    record.garbageFrom > 0
+      ? Math.max(record.markerIndex, record.garbageFrom - 1)
+      : lastLogIndex(env, group, record.markerIndex);
   if (lastIndex > record.markerIndex) {
     // The last entry is the one a restarted node reads first (its term); check it now, not mid-election.
     decodeStoredEntry(env.log.getBinary([group, lastIndex]) as Uint8Array, group, lastIndex);
