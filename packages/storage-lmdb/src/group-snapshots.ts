@@ -65,6 +65,8 @@ export class GroupSnapshots {
       }
       await Promise.all(inFlight);
     } catch (error) {
+      // Collect only once the chunks already issued have landed, or some would be missed.
+      await Promise.allSettled(inFlight);
       this.forget(id);
       throw error;
     }

@@ -84,10 +84,13 @@ interface Seen {
 function parse(output: string): Map<string, Seen> {
   const seen = new Map<string, Seen>();
   const of = (g: string): Seen => {
-    let s = seen.get(g);
-    if (s === undefined) seen.set(g, (s = { ops: [], resolved: 0, smDurable: 0 }));
-    return s;
+    const known = seen.get(g);
+    if (known !== undefined) return known;
+    const fresh: Seen = { ops: [], resolved: 0, smDurable: 0 };
+    seen.set(g, fresh);
+    return fresh;
   };
+
   // The last line may be cut by the kill: only complete lines count.
   for (const line of output.slice(0, output.lastIndexOf('\n')).split('\n')) {
     const [kind, g, n, json] = line.split(' ', 4) as [string, string, string, string];
