@@ -1,0 +1,242 @@
+/**
+ * Crash test: a child process writes to 36 groups under load and is SIGKILLed at random moments, 22 times.
+ * After each kill the directory is reopened and every group must be in the state left by a prefix of the
+ * writes the child issued that includes every write it reported durable: entries intact, contiguous, no
+ * vote gone back, state machine applied exactly once up to a durable applied index never below a reported one.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type GroupStorage, type NodeStorage, openStorage } from '../src/index.ts';
+import { applyCounter, DELETE_CHUNK_ENTRIES, GROUPS, groupName, type Op, readUint } from './crash-child.ts';
+import { entryData, sameBytes, tempDir } from './helpers.ts';
+
+const KILLS = 22;
+const READY_TIMEOUT_MS = 20_000;
+const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+const dir = tempDir('crash');
+let child: ChildProcess | undefined;
+
+after(() => {
+  const running = child?.exitCode === null && child.signalCode === null;
+  if (running && child?.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+  dir.remove();
+});
+
+/** What a group should hold: the replay of the writes found durable so far. */
+interface Model {
+  marker: number;
+  markerTerm: number;
+  /** terms[i] is the term of entry i, for marker < i <= last. */
+  terms: number[];
+  last: number;
+  hardTerm: number;
+  vote: number;
+  snapIndex: number;
+  snapTerm: number;
+  smApplied: number;
+}
+
+const emptyModel = (): Model => ({
+  marker: 0,
+  markerTerm: 0,
+  terms: [],
+  last: 0,
+  hardTerm: 0,
+  vote: 0,
+  snapIndex: 0,
+  snapTerm: 0,
+  smApplied: 0,
+});
+
+function replay(m: Model, op: Op): void {
+  switch (op.t) {
+    case 'a': {
+      m.terms.length = Math.max(m.marker + 1, op.lo);
+      for (let i = Math.max(op.lo, m.marker + 1); i <= op.hi; i++) m.terms[i] = op.term;
+      m.last = Math.max(op.hi, m.marker);
+      return;
+    }
+    case 'h':
+      m.hardTerm = op.term;
+      m.vote = op.vote;
+      return;
+    case 's':
+      m.snapIndex = op.index;
+      m.snapTerm = op.term;
+      return;
+    case 'c':
+      if (op.index > m.marker) {
+        m.markerTerm = m.terms[op.index] as number;
+        m.marker = op.index;
+      }
+      return;
+  }
+}
+
+interface Seen {
+  readonly ops: Op[];
+  resolved: number;
+  smDurable: number;
+}
+
+function parse(output: string): Map<string, Seen> {
+  const seen = new Map<string, Seen>();
+  const of = (g: string): Seen => {
+    const known = seen.get(g);
+    if (known !== undefined) return known;
+    const fresh: Seen = { ops: [], resolved: 0, smDurable: 0 };
+    seen.set(g, fresh);
+    return fresh;
+  };
+
+  // The last line may be cut by the kill: only complete lines count.
+  for (const line of output.slice(0, output.lastIndexOf('\n')).split('\n')) {
+    const [kind, g, n, json] = line.split(' ', 4) as [string, string, string, string];
+    if (kind === 'I') {
+      assert.equal(Number(n), of(g).ops.length);
+      of(g).ops.push(JSON.parse(json) as Op);
+    } else if (kind === 'R') {
+      // Writes of one transaction may report in any order; a resolved write vouches for all before it.
+      of(g).resolved = Math.max(of(g).resolved, Number(n) + 1);
+    } else if (kind === 'S') {
+      of(g).smDurable = Math.max(of(g).smDurable, Number(n));
+    }
+  }
+  return seen;
+}
+
+/** Reads the group back, checking every entry's bytes and the contiguity of indices. */
+function readDurable(gs: GroupStorage, group: string): Model {
+  const marker = gs.firstIndex() - 1;
+  const last = gs.lastIndex();
+  const terms: number[] = [];
+  terms.length = marker + 1;
+  let next = marker + 1;
+  while (next <= last) {
+    const batch = gs.entries(next, last + 1, 1 << 20);
+    for (const e of batch) {
+      assert.equal(e.index, next, `${group}: indices are contiguous`);
+      assert.ok(sameBytes(e.data, entryData(group, e.index, e.term)), `${group}: entry ${e.index} intact`);
+      terms[e.index] = e.term;
+      next++;
+    }
+  }
+  const snap = gs.snapshot();
+  if (snap.meta.index > 0) {
+    const expected = entryData(group, snap.meta.index, snap.meta.term, 300);
+    assert.ok(sameBytes(snap.data, expected), `${group}: snapshot intact`);
+  }
+  const hard = gs.hardState();
+  return {
+    marker,
+    markerTerm: gs.term(marker),
+    terms,
+    last,
+    hardTerm: hard.term,
+    vote: hard.vote,
+    snapIndex: snap.meta.index,
+    snapTerm: snap.meta.term,
+    smApplied: 0,
+  };
+}
+
+function sameState(a: Model, b: Model): boolean {
+  const head =
+    a.marker === b.marker &&
+    a.markerTerm === b.markerTerm &&
+    a.last === b.last &&
+    a.hardTerm === b.hardTerm &&
+    a.vote === b.vote &&
+    a.snapIndex === b.snapIndex &&
+    a.snapTerm === b.snapTerm;
+  if (!head) return false;
+  for (let i = a.marker + 1; i <= a.last; i++) if (a.terms[i] !== b.terms[i]) return false;
+  return true;
+}
+
+/** The durable state must be the replay of the first j issued writes, for some j >= writes resolved. */
+function checkGroup(storage: NodeStorage, group: string, model: Model, seen: Seen | undefined): Model {
+  const durable = readDurable(storage.group(group), group);
+  const ops = seen?.ops ?? [];
+  const resolved = seen?.resolved ?? 0;
+  let matched = -1;
+  for (let j = 0; j <= ops.length && matched < 0; j++) {
+    if (j >= resolved && sameState(model, durable)) matched = j;
+    if (j < ops.length) replay(model, ops[j] as Op);
+  }
+  if (matched < 0 && process.env.CRASH_DEBUG) {
+    const brief = (m: Model) => JSON.stringify({ ...m, terms: m.terms.slice(m.marker + 1).join(',') });
+    process.stderr.write(`durable ${brief(durable)}\nops ${JSON.stringify(ops)}\n`);
+  }
+  assert.ok(matched >= 0, `${group}: durable state is no prefix of the issued writes (${resolved} resolved)`);
+  const sm = storage.kvStateMachine(group, applyCounter);
+  const reported = Math.max(model.smApplied, seen?.smDurable ?? 0);
+  assert.ok(sm.appliedIndex >= reported, `${group}: applied index ${sm.appliedIndex} < durable ${reported}`);
+  assert.equal(readUint(sm.get('count')), sm.appliedIndex, `${group}: every command applied exactly once`);
+  for (let bucket = 0; bucket < 7; bucket++) {
+    const newest = sm.appliedIndex - ((((sm.appliedIndex - bucket) % 7) + 7) % 7);
+    const expected = newest >= 1 ? newest : 0;
+    assert.equal(readUint(sm.get(`k${bucket}`)), expected, `${group}: bucket ${bucket}`);
+  }
+  return { ...durable, smApplied: sm.appliedIndex };
+}
+
+function runChild(seed: number, killAfterMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', CHILD, dir.path, String(seed)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    child = proc;
+    let output = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error('child not ready in time'));
+    }, READY_TIMEOUT_MS);
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (chunk: string) => {
+      if (output.length === 0 && chunk.startsWith('ready\n')) {
+        clearTimeout(timer);
+        setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
+      }
+      output += chunk;
+    });
+    proc.on('exit', (_code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL') resolve(output);
+      else reject(new Error(`child exited by itself (${signal ?? _code})`));
+    });
+  });
+}
+
+it(`keeps every durable write across ${KILLS} SIGKILLs of a writer of ${GROUPS} groups`, {
+  timeout: 150_000,
+}, async () => {
+  const models = new Map<string, Model>();
+  for (let i = 0; i < GROUPS; i++) models.set(groupName(i), emptyModel());
+  let issued = 0;
+  for (let kill = 0; kill < KILLS; kill++) {
+    const output = await runChild(1000 + kill, 50 + Math.floor(Math.random() * 450));
+    const seen = parse(output);
+    const storage = await openStorage({
+      path: dir.path,
+      nodeId: 1,
+      deleteChunkEntries: DELETE_CHUNK_ENTRIES,
+    });
+    try {
+      for (const [group, model] of models) {
+        const before = model.hardTerm;
+        const next = checkGroup(storage, group, model, seen.get(group));
+        assert.ok(next.hardTerm >= before, `${group}: term went back from ${before} to ${next.hardTerm}`);
+        models.set(group, next);
+        issued += seen.get(group)?.ops.length ?? 0;
+      }
+    } finally {
+      await storage.close();
+    }
+  }
+  assert.ok(issued > KILLS * GROUPS, `the child wrote under load (${issued} writes)`);
+});
