@@ -24,7 +24,11 @@ async function main(): Promise<void> {
     const log = new MemoryLogStorage();
     const stable = new MemoryStableStorage();
     await bootstrapStorage(log, stable, ids);
-    nodes.set(id, { raft: new RaftNode({ id, group: 'bench', logStorage: log, stableStorage: stable }), log, stable });
+    nodes.set(id, {
+      raft: new RaftNode({ id, group: 'bench', logStorage: log, stableStorage: stable }),
+      log,
+      stable,
+    });
   }
   let inbox: Uint8Array[] = [];
   const send = (messages: readonly Message[]) => {
@@ -75,14 +79,25 @@ async function main(): Promise<void> {
         const idx = raft.appliedIndex - 1000;
         const cs = raft.confStateForSnapshot(raft.appliedIndex);
         if (idx <= log.firstIndex() || !cs) continue;
-        await log.saveSnapshot({ index: raft.appliedIndex, term: log.term(raft.appliedIndex), confState: cs }, new Uint8Array(0));
+        await log.saveSnapshot(
+          { index: raft.appliedIndex, term: log.term(raft.appliedIndex), confState: cs },
+          new Uint8Array(0),
+        );
         await log.compact(idx);
       }
       compactAt = applied;
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  console.log(JSON.stringify({ bench: 'core-inmem', entries_per_s: Math.round(applied / seconds), nodes: 3, payload_bytes: 64, in_flight: IN_FLIGHT }));
+  console.log(
+    JSON.stringify({
+      bench: 'core-inmem',
+      entries_per_s: Math.round(applied / seconds),
+      nodes: 3,
+      payload_bytes: 64,
+      in_flight: IN_FLIGHT,
+    }),
+  );
 }
 
 await main();

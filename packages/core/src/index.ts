@@ -40,6 +40,7 @@ export {
   type SessionCommand,
   type SessionVerdict,
 } from './sessions.ts';
+export { parseShardGroupId, ShardRouter, shardGroupId, stableHash32 } from './shard-router.ts';
 export type { Command, StateMachine } from './state-machine.ts';
 export type { LogStorage, StableStorage } from './storage.ts';
 export type { Transport, TransportHandler } from './transport.ts';
