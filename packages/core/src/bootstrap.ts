@@ -7,20 +7,33 @@ import { encodeConfChange } from './codec.ts';
 import type { LogStorage, StableStorage } from './storage.ts';
 import { type Entry, EntryKind, type NodeId } from './types.ts';
 
-/** The entries every founding member writes: one `addVoter` per voter, in ascending id order. */
-export function bootstrapEntries(voters: readonly NodeId[]): Entry[] {
+/**
+ * The entries every founding member writes: one `addVoter` per voter in ascending id order, then the
+ * application's initial commands (identical on every founder, e.g. the catalog's initial content).
+ */
+export function bootstrapEntries(
+  voters: readonly NodeId[],
+  initialCommands: readonly Uint8Array[] = [],
+): Entry[] {
   const ids = [...new Set(voters)].sort((a, b) => a - b);
   assert(ids.length > 0, 'a group needs at least one voter');
   assert(
     ids.every((id) => Number.isSafeInteger(id) && id > 0),
     'voter ids must be positive integers',
   );
-  return ids.map((nodeId, i) => ({
+  const confChanges = ids.map((nodeId, i) => ({
     term: 1,
     index: i + 1,
     kind: EntryKind.ConfChange,
     data: encodeConfChange({ changes: [{ op: 'addVoter', nodeId }] }),
   }));
+  const commands = initialCommands.map((data, i) => ({
+    term: 1,
+    index: ids.length + i + 1,
+    kind: EntryKind.Normal,
+    data,
+  }));
+  return [...confChanges, ...commands];
 }
 
 /**
@@ -31,9 +44,10 @@ export async function bootstrapStorage(
   log: LogStorage,
   stable: StableStorage,
   voters: readonly NodeId[],
+  initialCommands: readonly Uint8Array[] = [],
 ): Promise<void> {
   assert(log.lastIndex() === 0 && log.snapshot().meta.index === 0, 'bootstrap needs empty storage');
-  const entries = bootstrapEntries(voters);
+  const entries = bootstrapEntries(voters, initialCommands);
   // Issued together: storage applies writes in order, so the entries are durable before the hard state.
   await Promise.all([log.append(entries), stable.setHardState({ term: 1, vote: 0, commit: entries.length })]);
 }

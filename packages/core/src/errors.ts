@@ -17,9 +17,12 @@ export type FlotillaErrorCode =
   | 'FLOTILLA_STORAGE'
   | 'FLOTILLA_PEER_UNREACHABLE';
 
+/** Codes of other packages follow the same `FLOTILLA_` convention, listed in their own errors.ts. */
+export type AnyFlotillaErrorCode = FlotillaErrorCode | `FLOTILLA_${string}`;
+
 export class FlotillaError extends Error {
-  readonly code: FlotillaErrorCode;
-  constructor(code: FlotillaErrorCode, message: string) {
+  readonly code: AnyFlotillaErrorCode;
+  constructor(code: AnyFlotillaErrorCode, message: string) {
     super(message);
     this.code = code;
     this.name = new.target.name;

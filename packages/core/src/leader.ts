@@ -34,7 +34,7 @@ export function stepLeader(r: Raft, m: Message): void {
       }
       return;
     case 'readIndex':
-      leaderReadIndex(r, m.from, m.context);
+      leaderReadIndex(r, m.from, m.context, false);
       return;
     case 'transferLeader':
       leaderTransfer(r, m.target);
@@ -119,7 +119,7 @@ export function commitAndRelease(r: Raft): boolean {
   if (r.pendingReadsBeforeCommit.length > 0 && committedInCurrentTerm(r)) {
     const waiting = r.pendingReadsBeforeCommit;
     r.pendingReadsBeforeCommit = [];
-    for (const read of waiting) leaderReadIndex(r, read.from, read.context);
+    for (const read of waiting) leaderReadIndex(r, read.from, read.context, read.lease);
   }
   return true;
 }
@@ -149,7 +149,12 @@ function refuseRead(r: Raft, from: NodeId, context: Uint8Array): void {
 }
 
 /** ReadIndex on the leader (thesis §6.4), for itself or for a follower (`from`). */
-export function leaderReadIndex(r: Raft, from: NodeId, context: Uint8Array): void {
+export function leaderReadIndex(
+  r: Raft,
+  from: NodeId,
+  context: Uint8Array,
+  lease = r.cfg.readOnly === 'lease',
+): void {
   const voters = r.tracker.voterIds();
   if (voters.size === 1 && voters.has(r.id)) {
     answerRead(r, from, r.log.committed, context);
@@ -158,10 +163,10 @@ export function leaderReadIndex(r: Raft, from: NodeId, context: Uint8Array): voi
   if (!committedInCurrentTerm(r)) {
     // Step 1 of §6.4: until an entry of this term commits, our commit index may be behind the cluster's.
     if (r.pendingReadsBeforeCommit.length >= r.cfg.pendingReadsMax) refuseRead(r, from, context);
-    else r.pendingReadsBeforeCommit.push({ from, context });
+    else r.pendingReadsBeforeCommit.push({ from, context, lease });
     return;
   }
-  if (r.cfg.readOnly === 'lease' && r.leadTransferee === NONE && r.leaderTicks < r.leaseUntilTick) {
+  if (lease && r.cfg.checkQuorum && r.leadTransferee === NONE && r.leaderTicks < r.leaseUntilTick) {
     answerRead(r, from, r.log.committed, context);
     return;
   }

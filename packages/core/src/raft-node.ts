@@ -185,11 +185,13 @@ export class RaftNode {
   /**
    * Requests a linearizable read point (thesis §6.4). The answer comes as a `ReadState` with the same
    * `context` in a later Ready (or in `failedReads`). Throws `NotLeaderError` when no leader is known.
+   * `lease` (default: the configured `readOnly`) answers from the leader's lease when it holds (requires
+   * `checkQuorum`; see `RaftConfig.readOnly` for the clock assumption); a follower's read always confirms.
    */
-  readIndex(context: Uint8Array): void {
+  readIndex(context: Uint8Array, options: { readonly lease?: boolean } = {}): void {
     const r = this.r;
     if (r.role === 'leader') {
-      leaderReadIndex(r, r.id, context);
+      leaderReadIndex(r, r.id, context, options.lease ?? r.cfg.readOnly === 'lease');
       return;
     }
     if (r.role !== 'follower' || r.lead === NONE) throw new NotLeaderError(r.group, r.lead);

@@ -52,7 +52,7 @@ export class Raft {
   /** Contexts of local reads that can no longer be served (leadership lost). */
   failedReads: Uint8Array[] = [];
   /** Reads that arrived before the leader committed an entry of its term (thesis §6.4 step 1). */
-  pendingReadsBeforeCommit: { from: NodeId; context: Uint8Array }[] = [];
+  pendingReadsBeforeCommit: { from: NodeId; context: Uint8Array; lease: boolean }[] = [];
 
   /** The follower leadership is being transferred to (thesis §3.10), NONE when no transfer runs. */
   leadTransferee: NodeId = NONE;

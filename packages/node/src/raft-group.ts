@@ -1,0 +1,413 @@
+/**
+ * One replica of one Raft group, driven for real: it feeds its `RaftNode`, persists each `Ready` through the
+ * group's storage (the host batches every group's writes of a turn into one transaction), sends messages,
+ * applies committed entries to the state machine and resolves the proposals and reads that wait on them.
+ */
+import {
+  type ConfChange,
+  decodeMessage,
+  type Entry,
+  EntryKind,
+  type GroupId,
+  type LogStorage,
+  type Message,
+  type NodeId,
+  NotLeaderError,
+  ProposalDroppedError,
+  type RaftConfig,
+  RaftNode,
+  type Ready,
+  type SnapshotMeta,
+  type StableStorage,
+  type StateMachine,
+  type Status,
+} from '@flotilla/core';
+import { RequestTimeoutError } from './errors.ts';
+
+export interface GroupLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RaftGroupIo {
+  /** Queues an encoded message for a peer (the host batches them per turn). */
+  send(to: NodeId, message: Message): void;
+  /** Streams a snapshot to a peer; resolves when the peer stored it. */
+  sendSnapshot(to: NodeId, meta: SnapshotMeta, data: Uint8Array): Promise<void>;
+  /** Asks the host to process this group's Ready in the current turn's batch. */
+  schedule(group: RaftGroup): void;
+  /** Role or leader changed. */
+  leaderChanged?(group: RaftGroup, leaderId: NodeId, term: number): void;
+  /** Committed conf changes were applied (membership may have changed). */
+  membershipChanged?(group: RaftGroup): void;
+}
+
+export interface RaftGroupOptions {
+  readonly nodeId: NodeId;
+  readonly group: GroupId;
+  readonly storage: LogStorage & StableStorage;
+  readonly stateMachine: StateMachine<unknown>;
+  readonly raft: Omit<RaftConfig, 'id' | 'group' | 'logStorage' | 'stableStorage' | 'applied'>;
+  readonly snapshotEntries: number;
+  readonly compactionMarginEntries: number;
+  readonly io: RaftGroupIo;
+  /** Reads still unanswered after this long fail with `RequestTimeoutError`. */
+  readonly requestTimeoutMs: number;
+  readonly logger: GroupLogger;
+  /** Proposals waiting for commit per group; past it `propose` fails fast (backpressure). */
+  readonly pendingProposalsMax?: number;
+}
+
+interface ProposalWaiter {
+  readonly term: number;
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+}
+
+interface ReadWaiter {
+  index: number | undefined;
+  readonly startedMs: number;
+  resolve(appliedIndex: number): void;
+  reject(error: Error): void;
+}
+
+export class RaftGroup {
+  readonly id: GroupId;
+  readonly raft: RaftNode;
+  readonly stateMachine: StateMachine<unknown>;
+  private readonly options: RaftGroupOptions;
+  private readonly proposals = new Map<number, ProposalWaiter>();
+  private readonly reads = new Map<number, ReadWaiter>();
+  private nextReadId = 1;
+  /** A Ready is being persisted: the next one waits (one outstanding Ready, see core's ready.ts). */
+  private persisting = false;
+  private snapshotting = false;
+  private lastSnapshotIndex: number;
+  private stopped = false;
+  private lastLeader = 0;
+  /** Snapshot data streamed in by the transport, waiting for the leader's snapshot message. */
+  private stagedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | undefined;
+  readonly counters = { proposals: 0, applied: 0, decodeErrors: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
+  /** Proposal commit latency samples (ms), drained by metrics. */
+  readonly latencies: number[] = [];
+
+  constructor(options: RaftGroupOptions) {
+    this.options = options;
+    this.id = options.group;
+    this.stateMachine = options.stateMachine;
+    const snap = options.storage.snapshot();
+    if (snap.meta.index > options.stateMachine.appliedIndex)
+      options.stateMachine.restore(snap.data, snap.meta);
+    this.lastSnapshotIndex = snap.meta.index;
+    this.raft = new RaftNode({
+      ...options.raft,
+      id: options.nodeId,
+      group: options.group,
+      logStorage: options.storage,
+      stableStorage: options.storage,
+      applied: options.stateMachine.appliedIndex,
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.raft.role === 'leader';
+  }
+
+  get leaderId(): NodeId {
+    return this.raft.leaderId;
+  }
+
+  status(): Status {
+    return this.raft.status();
+  }
+
+  tick(): void {
+    if (this.stopped) return;
+    this.raft.tick();
+    this.expireReads();
+    this.kick();
+  }
+
+  /** Reads whose answer never came (a forwarded read lost with its leader) fail after the request timeout. */
+  private expireReads(): void {
+    if (this.reads.size === 0) return;
+    const now = performance.now();
+    const timeoutMs = this.options.requestTimeoutMs;
+    for (const [id, read] of this.reads) {
+      if (now - read.startedMs <= timeoutMs) continue;
+      this.reads.delete(id);
+      read.reject(new RequestTimeoutError(this.id, timeoutMs, 'no read index from the leader'));
+    }
+  }
+
+  /** An encoded message from a peer. Malformed bytes are counted and dropped. */
+  deliver(payload: Uint8Array): void {
+    if (this.stopped) return;
+    let message: Message;
+    try {
+      message = decodeMessage(payload);
+    } catch {
+      this.counters.decodeErrors++;
+      return;
+    }
+    if (
+      message.type === 'snapshot' &&
+      message.snapshot.data.length === 0 &&
+      message.snapshot.meta.index > 0
+    ) {
+      // The data came ahead through the transport's snapshot stream; attach it.
+      const staged = this.stagedSnapshot;
+      if (!staged || staged.meta.index !== message.snapshot.meta.index) return;
+      this.stagedSnapshot = undefined;
+      message = { ...message, snapshot: { meta: message.snapshot.meta, data: staged.data } };
+    }
+    this.raft.step(message);
+    this.kick();
+  }
+
+  /** A snapshot streamed from the leader; it is installed when the leader's snapshot message follows. */
+  stageSnapshot(meta: SnapshotMeta, data: Uint8Array): void {
+    if (!this.stagedSnapshot || this.stagedSnapshot.meta.index <= meta.index)
+      this.stagedSnapshot = { meta, data };
+  }
+
+  /** Proposes a command on the leader; resolves with the state machine's result once applied here. */
+  propose(data: Uint8Array): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new ProposalDroppedError(this.id, 'the group is stopping'));
+    if (!this.isLeader) return Promise.reject(new NotLeaderError(this.id, this.raft.leaderId));
+    const max = this.options.pendingProposalsMax ?? 65_536;
+    if (this.proposals.size >= max)
+      return Promise.reject(new ProposalDroppedError(this.id, `${max} proposals already pending`));
+    const result = this.raft.propose(data);
+    if (result.forwarded) return Promise.reject(new NotLeaderError(this.id, result.leaderId));
+    this.counters.proposals++;
+    const started = performance.now();
+    const promise = new Promise<unknown>((resolve, reject) => {
+      this.proposals.set(result.lastIndex, {
+        term: result.term,
+        resolve: (value) => {
+          this.latencies.push(performance.now() - started);
+          if (this.latencies.length > 10_000) this.latencies.splice(0, 5_000);
+          resolve(value);
+        },
+        reject,
+      });
+    });
+    this.kick();
+    return promise;
+  }
+
+  proposeConfChange(change: ConfChange): Promise<unknown> {
+    if (!this.isLeader) return Promise.reject(new NotLeaderError(this.id, this.raft.leaderId));
+    const result = this.raft.proposeConfChange(change);
+    if (result.forwarded) return Promise.reject(new NotLeaderError(this.id, result.leaderId));
+    const promise = new Promise<unknown>((resolve, reject) => {
+      this.proposals.set(result.lastIndex, { term: result.term, resolve, reject });
+    });
+    this.kick();
+    return promise;
+  }
+
+  /**
+   * Waits until a read at this moment is linearizable here (ReadIndex, thesis §6.4): resolves with the applied
+   * index the read may be served at. `lease` answers from the leader's lease when it holds.
+   */
+  readBarrier(lease = false): Promise<number> {
+    const id = this.nextReadId++;
+    const context = new Uint8Array(8);
+    new DataView(context.buffer).setFloat64(0, id);
+    const promise = new Promise<number>((resolve, reject) =>
+      this.reads.set(id, { index: undefined, startedMs: performance.now(), resolve, reject }),
+    );
+    try {
+      this.raft.readIndex(context, { lease });
+    } catch (error) {
+      this.reads.delete(id);
+      return Promise.reject(error);
+    }
+    this.kick();
+    return promise;
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.raft.transferLeadership(to);
+    this.kick();
+  }
+
+  campaign(): void {
+    this.raft.campaign();
+    this.kick();
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.raft.reportUnreachable(peer);
+  }
+
+  private kick(): void {
+    if (!this.persisting && !this.stopped && this.raft.hasReady()) this.options.io.schedule(this);
+  }
+
+  /** Called by the host once per turn for each scheduled group: takes a Ready and starts its writes. */
+  processReady(): void {
+    if (this.persisting || this.stopped || !this.raft.hasReady()) return;
+    const rd = this.raft.ready();
+    this.persisting = true;
+    for (const m of rd.messages) this.sendMessage(m);
+    const writes: Promise<void>[] = [];
+    const storage = this.options.storage;
+    if (rd.snapshot) writes.push(storage.installSnapshot(rd.snapshot));
+    if (rd.entries.length > 0) writes.push(storage.append(rd.entries));
+    if (rd.hardState) writes.push(storage.setHardState(rd.hardState));
+    if (writes.length === 0) {
+      this.finishReady(rd);
+      return;
+    }
+    Promise.all(writes).then(
+      () => this.finishReady(rd),
+      (error: unknown) => this.failStorage(error),
+    );
+  }
+
+  private finishReady(rd: Ready): void {
+    if (this.stopped) return;
+    for (const m of rd.messagesAfterPersist) this.sendMessage(m);
+    if (rd.softState && rd.softState.leaderId !== this.lastLeader) {
+      this.lastLeader = rd.softState.leaderId;
+      this.options.io.leaderChanged?.(this, rd.softState.leaderId, this.raft.term);
+    }
+    if (rd.snapshot) {
+      this.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta);
+      this.lastSnapshotIndex = rd.snapshot.meta.index;
+      this.counters.snapshotsInstalled++;
+    }
+    this.apply(rd.committedEntries);
+    for (const read of rd.readStates) this.readReady(read.context, read.index);
+    for (const context of rd.failedReads) this.readFailed(context);
+    this.raft.advance(rd);
+    this.persisting = false;
+    this.serveReads();
+    this.maybeSnapshot();
+    this.kick();
+  }
+
+  private failStorage(error: unknown): void {
+    // A failed durable write leaves this replica unable to promise anything: stop it (the supervisor restarts
+    // the group from disk, exactly as after a crash).
+    this.options.logger.error({ err: error, group: this.id }, 'storage write failed; stopping the replica');
+    this.stop(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  private sendMessage(m: Message): void {
+    if (m.type === 'snapshot') {
+      this.sendSnapshot(m);
+      return;
+    }
+    this.options.io.send(m.to, m);
+  }
+
+  /** Streams the snapshot data, then sends the snapshot message without data (see `deliver`). */
+  private sendSnapshot(m: Extract<Message, { type: 'snapshot' }>): void {
+    this.counters.snapshotsSent++;
+    const { meta, data } = m.snapshot;
+    this.options.io.sendSnapshot(m.to, meta, data).then(
+      () => {
+        if (this.stopped) return;
+        this.options.io.send(m.to, { ...m, snapshot: { meta, data: new Uint8Array(0) } });
+        this.raft.reportSnapshot(m.to, true);
+        this.kick();
+      },
+      (error: unknown) => {
+        if (this.stopped) return;
+        this.options.logger.warn({ err: error, group: this.id, to: m.to }, 'snapshot transfer failed');
+        this.raft.reportSnapshot(m.to, false);
+        this.kick();
+      },
+    );
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    let membership = false;
+    for (const e of entries) {
+      let result: unknown;
+      if (e.kind === EntryKind.Normal && e.data.length > 0) {
+        result = this.stateMachine.apply([{ index: e.index, term: e.term, data: e.data }])[0];
+      } else {
+        this.stateMachine.advanceAppliedIndex(e.index);
+        if (e.kind === EntryKind.ConfChange) membership = true;
+      }
+      this.counters.applied++;
+      const waiter = this.proposals.get(e.index);
+      if (waiter) {
+        this.proposals.delete(e.index);
+        if (waiter.term === e.term) waiter.resolve(result);
+        else waiter.reject(new ProposalDroppedError(this.id, 'a new leader overwrote the entry'));
+      }
+    }
+    if (membership) this.options.io.membershipChanged?.(this);
+  }
+
+  private readId(context: Uint8Array): number {
+    return new DataView(context.buffer, context.byteOffset, context.byteLength).getFloat64(0);
+  }
+
+  private readReady(context: Uint8Array, index: number): void {
+    const read = this.reads.get(this.readId(context));
+    if (read) read.index = index;
+  }
+
+  private readFailed(context: Uint8Array): void {
+    const id = this.readId(context);
+    const read = this.reads.get(id);
+    if (!read) return;
+    this.reads.delete(id);
+    read.reject(new NotLeaderError(this.id, this.raft.leaderId));
+  }
+
+  private serveReads(): void {
+    const applied = this.stateMachine.appliedIndex;
+    for (const [id, read] of this.reads) {
+      if (read.index !== undefined && read.index <= applied) {
+        this.reads.delete(id);
+        read.resolve(applied);
+      }
+    }
+  }
+
+  /** Snapshots the state machine every `snapshotEntries` applied entries and compacts the log behind it. */
+  private maybeSnapshot(): void {
+    const applied = this.stateMachine.appliedIndex;
+    if (this.snapshotting || applied - this.lastSnapshotIndex < this.options.snapshotEntries) return;
+    const confState = this.raft.confStateForSnapshot(applied);
+    const term = this.raft.logTerm(applied);
+    if (!confState || term === undefined) return;
+    this.snapshotting = true;
+    const storage = this.options.storage;
+    const data = this.stateMachine.snapshot();
+    storage
+      .saveSnapshot({ index: applied, term, confState }, data)
+      .then(() => {
+        this.lastSnapshotIndex = applied;
+        const compactTo = applied - this.options.compactionMarginEntries;
+        return compactTo >= storage.firstIndex() ? storage.compact(compactTo) : undefined;
+      })
+      .catch((error: unknown) => this.options.logger.warn({ err: error, group: this.id }, 'snapshot failed'))
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+
+  /** Stops the replica: every waiting proposal and read fails with `error`. */
+  stop(error: Error = new ProposalDroppedError(this.id, 'the replica stopped')): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const w of this.proposals.values()) w.reject(error);
+    this.proposals.clear();
+    for (const r of this.reads.values()) r.reject(error);
+    this.reads.clear();
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+}
