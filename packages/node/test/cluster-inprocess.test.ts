@@ -17,14 +17,19 @@ test('three in-process nodes form: every catalog group elects a leader', async (
 test('a command sent to any node is forwarded to the leader, committed and readable everywhere', async () => {
   const group = 'user:1';
   for (const [id, node] of cluster.nodes) {
-    const result = (await node.executor.execute(group, encodeKvCommand({ op: 'put', key: `k${id}`, value: `v${id}` }))) as {
+    const result = (await node.executor.execute(
+      group,
+      encodeKvCommand({ op: 'put', key: `k${id}`, value: `v${id}` }),
+    )) as {
       ok: boolean;
     };
     assert.equal(result.ok, true);
   }
   for (const node of cluster.nodes.values()) {
     for (const id of [1, 2, 3]) {
-      const read = (await node.executor.read(group, { op: 'get', key: `k${id}` }, 'linearizable')) as { value: string };
+      const read = (await node.executor.read(group, { op: 'get', key: `k${id}` }, 'linearizable')) as {
+        value: string;
+      };
       assert.equal(read.value, `v${id}`);
     }
   }

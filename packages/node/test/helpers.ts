@@ -17,7 +17,12 @@ export interface InProcessCluster {
   stopAll(): Promise<void>;
 }
 
-export function memberConfig(id: number, ids: readonly number[], dir: string, overrides: Record<string, unknown> = {}): NodeConfig {
+export function memberConfig(
+  id: number,
+  ids: readonly number[],
+  dir: string,
+  overrides: Record<string, unknown> = {},
+): NodeConfig {
   return configFromToml({
     node: { id, data_dir: join(dir, `n${id}`), request_timeout_ms: 3000 },
     cluster: {
