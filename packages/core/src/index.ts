@@ -39,6 +39,9 @@ export {
   encodeSessionCommand,
   type SessionCommand,
   type SessionVerdict,
+  type SessionWindow,
+  sessionCheck,
+  sessionRecord,
 } from './sessions.ts';
 export { parseShardGroupId, ShardRouter, shardGroupId, stableHash32 } from './shard-router.ts';
 export type { Command, StateMachine } from './state-machine.ts';

@@ -114,7 +114,7 @@ export class MemoryKvStateMachine implements StateMachine<KvResult> {
     const [applied, rows, sessions] = packr.unpack(data) as [
       number,
       [string, string, number][],
-      [string, number, KvResult, number][],
+      [string, number, [number, KvResult][], number][],
     ];
     assert(
       applied === meta.index,

@@ -41,19 +41,51 @@ export function decodeSessionCommand(bytes: Uint8Array): SessionCommand {
 export type SessionVerdict<R> =
   | { readonly kind: 'new' }
   | { readonly kind: 'duplicate'; readonly result: R }
-  /** Older than the last one seen: its result was already returned and is no longer kept. */
+  /** Older than every result still kept: it may have been applied, and its result is gone. */
   | { readonly kind: 'stale' };
 
-interface Session<R> {
-  sequence: number;
-  result: R;
-  lastIndex: number;
+/**
+ * One client's window of recent results. A client may have many commands in flight (they can apply out of
+ * order after retries or leader changes), so the last `windowMax` results are kept by sequence; anything at
+ * or below `evictedUpTo` is too old to tell and is refused as stale.
+ */
+export interface SessionWindow<R> {
+  evictedUpTo: number;
+  results: Map<number, R>;
+}
+
+export function sessionCheck<R>(window: SessionWindow<R> | undefined, sequence: number): SessionVerdict<R> {
+  if (!window) return { kind: 'new' };
+  if (window.results.has(sequence)) return { kind: 'duplicate', result: window.results.get(sequence) as R };
+  if (sequence <= window.evictedUpTo) return { kind: 'stale' };
+  return { kind: 'new' };
+}
+
+export function sessionRecord<R>(
+  window: SessionWindow<R>,
+  sequence: number,
+  result: R,
+  windowMax: number,
+): void {
+  window.results.set(sequence, result);
+  while (window.results.size > windowMax) {
+    const oldest = window.results.keys().next().value as number;
+    window.results.delete(oldest);
+    if (oldest > window.evictedUpTo) window.evictedUpTo = oldest;
+  }
 }
 
 export class ClientSessions<R> {
-  private sessions = new Map<string, Session<R>>();
+  private sessions = new Map<string, SessionWindow<R> & { lastIndex: number }>();
 
-  constructor(readonly sessionsMax = 10_000) {}
+  /**
+   * @param sessionsMax clients remembered (least recently used evicted first)
+   * @param windowMax results kept per client: at least the client's commands in flight
+   */
+  constructor(
+    readonly sessionsMax = 1_000,
+    readonly windowMax = 1_024,
+  ) {}
 
   get size(): number {
     return this.sessions.size;
@@ -61,31 +93,38 @@ export class ClientSessions<R> {
 
   check(clientId: string, sequence: number): SessionVerdict<R> {
     if (clientId === '') return { kind: 'new' };
-    const s = this.sessions.get(clientId);
-    if (!s || sequence > s.sequence) return { kind: 'new' };
-    if (sequence === s.sequence) return { kind: 'duplicate', result: s.result };
-    return { kind: 'stale' };
+    return sessionCheck(this.sessions.get(clientId), sequence);
   }
 
   /** Records the result of a newly applied command at log `index`. */
   record(clientId: string, sequence: number, result: R, index: number): void {
     if (clientId === '') return;
+    const session = this.sessions.get(clientId) ?? {
+      evictedUpTo: 0,
+      results: new Map<number, R>(),
+      lastIndex: index,
+    };
     this.sessions.delete(clientId); // re-insert: Map order is the LRU order
-    this.sessions.set(clientId, { sequence, result, lastIndex: index });
+    session.lastIndex = index;
+    sessionRecord(session, sequence, result, this.windowMax);
+    this.sessions.set(clientId, session);
     if (this.sessions.size > this.sessionsMax) {
       const oldest = this.sessions.keys().next().value as string;
       this.sessions.delete(oldest);
     }
   }
 
-  /** Plain data for a snapshot, in LRU order. */
-  toSnapshot(): [string, number, R, number][] {
-    return [...this.sessions].map(([id, s]) => [id, s.sequence, s.result, s.lastIndex]);
+  /** Plain data for a snapshot, in LRU order: [client, evictedUpTo, [[sequence, result]…], lastIndex]. */
+  toSnapshot(): [string, number, [number, R][], number][] {
+    return [...this.sessions].map(([id, s]) => [id, s.evictedUpTo, [...s.results], s.lastIndex]);
   }
 
-  restore(rows: readonly [string, number, R, number][]): void {
+  restore(rows: readonly [string, number, [number, R][], number][]): void {
     this.sessions = new Map(
-      rows.map(([id, sequence, result, lastIndex]) => [id, { sequence, result, lastIndex }]),
+      rows.map(([id, evictedUpTo, results, lastIndex]) => [
+        id,
+        { evictedUpTo, results: new Map(results), lastIndex },
+      ]),
     );
   }
 }

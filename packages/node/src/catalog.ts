@@ -178,7 +178,7 @@ export class CatalogStateMachine implements StateMachine<CatalogResult> {
       number,
       CatalogNode[],
       CatalogGroup[],
-      [string, number, CatalogResult, number][],
+      [string, number, [number, CatalogResult][], number][],
     ];
     assert(
       applied === meta.index,

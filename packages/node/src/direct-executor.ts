@@ -12,6 +12,8 @@ import type { GroupSpec } from './layout.ts';
 import { type KvReader, type Query, runQuery } from './queries.ts';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
+/** Results kept per client session (as `ClientSessions`): at least the client's commands in flight. */
+const SESSION_WINDOW_MAX = 1_024;
 
 /** Stored value of a key: [value, index of the write]. Sessions live under a reserved key prefix. */
 function kvApply(command: { index: number; data: Uint8Array }, kv: KvView): KvResult {
@@ -26,14 +28,16 @@ function kvApply(command: { index: number; data: Uint8Array }, kv: KvView): KvRe
   } catch {
     return { ok: false, error: 'bad-command' };
   }
-  const sessionKey = `\u0000session:${clientId}`;
+  // Sessions as in `ClientSessions`, stored per result so that each command writes O(1) keys: a result is
+  // kept for the last SESSION_WINDOW_MAX sequences of the client; older ones are refused as stale.
+  const resultKey = (seq: number) => `\u0000s:${clientId}:${seq}`;
+  const evictedKey = `\u0000s:${clientId}`;
   if (clientId !== '') {
-    const stored = kv.get(sessionKey);
-    if (stored) {
-      const [lastSequence, lastResult] = packr.unpack(stored) as [number, KvResult];
-      if (sequence === lastSequence) return lastResult;
-      if (sequence < lastSequence) return { ok: false, error: 'stale-session' };
-    }
+    const stored = kv.get(resultKey(sequence));
+    if (stored) return packr.unpack(stored) as KvResult;
+    const evicted = kv.get(evictedKey);
+    if (evicted && sequence <= (packr.unpack(evicted) as number))
+      return { ok: false, error: 'stale-session' };
   }
   const read = (key: string): string | null => {
     const v = kv.get(`k:${key}`);
@@ -50,7 +54,15 @@ function kvApply(command: { index: number; data: Uint8Array }, kv: KvView): KvRe
   } else {
     result = { ok: false, error: 'cas-mismatch', current: previous };
   }
-  if (clientId !== '') kv.put(sessionKey, packr.pack([sequence, result]));
+  if (clientId !== '') {
+    kv.put(resultKey(sequence), packr.pack(result));
+    const old = sequence - SESSION_WINDOW_MAX;
+    if (old > 0) {
+      kv.delete(resultKey(old));
+      const evicted = kv.get(evictedKey);
+      if (!evicted || (packr.unpack(evicted) as number) < old) kv.put(evictedKey, packr.pack(old));
+    }
+  }
   return result;
 }
 

@@ -1,0 +1,145 @@
+/**
+ * The client API server: a WebSocket endpoint per node that accepts requests from the client library (and
+ * the CLI), runs them through the node's executor (forwarding to leaders as needed) and answers in order of
+ * completion. Malformed frames are counted and close the connection; the process never crashes on input.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { GroupId, NodeId } from '@flotilla/core';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { type ApiRequest, decodeRequest, encodeResponse, type Topology } from './api-protocol.ts';
+import { ProtocolError } from './errors.ts';
+import type { CommandExecutor, ReadConsistency } from './executor.ts';
+import type { Logger } from './logger.ts';
+import { validateQuery } from './queries.ts';
+import { toWireError } from './wire-errors.ts';
+
+/** What the API needs from a node (cluster or standalone). */
+export interface ApiBackend {
+  readonly nodeId: NodeId;
+  readonly executor: CommandExecutor;
+  status(): unknown;
+  topology(): Topology;
+  addNode?(node: { id: number; rpc: string; api: string }): Promise<unknown>;
+  removeNode?(id: number): Promise<unknown>;
+  transferLeader?(group: GroupId, to: NodeId): Promise<unknown>;
+}
+
+export interface ApiServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxPayloadBytes?: number;
+  /** Requests in flight per connection; past it the connection is closed (1008). */
+  readonly inflightPerConnectionMax?: number;
+  readonly logger: Logger;
+}
+
+const CONSISTENCIES: readonly ReadConsistency[] = ['linearizable', 'lease', 'stale'];
+
+export class ApiServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  readonly counters = { connections: 0, requests: 0, errors: 0, malformed: 0 };
+
+  private constructor(
+    private readonly backend: ApiBackend,
+    private readonly options: ApiServerOptions,
+  ) {
+    this.http = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('use a WebSocket client\n');
+    });
+    this.wss = new WebSocketServer({
+      server: this.http,
+      perMessageDeflate: false,
+      maxPayload: options.maxPayloadBytes ?? 16 << 20,
+    });
+    this.wss.on('connection', (ws) => this.accept(ws));
+  }
+
+  static async listen(backend: ApiBackend, options: ApiServerOptions): Promise<ApiServer> {
+    const server = new ApiServer(backend, options);
+    await new Promise<void>((resolve, reject) => {
+      server.http.once('error', reject);
+      server.http.listen(options.port, options.host, () => resolve());
+    });
+    return server;
+  }
+
+  get address(): string {
+    const a = this.http.address() as AddressInfo;
+    return `${a.address}:${a.port}`;
+  }
+
+  private accept(ws: WebSocket): void {
+    this.counters.connections++;
+    let inflight = 0;
+    const max = this.options.inflightPerConnectionMax ?? 10_000;
+    ws.on('error', () => ws.terminate());
+    ws.on('message', (data, isBinary) => {
+      let request: ApiRequest;
+      try {
+        if (!isBinary) throw new ProtocolError('text frames are not accepted');
+        request = decodeRequest(data as Buffer);
+      } catch (error) {
+        this.counters.malformed++;
+        ws.close(1002, String((error as Error).message).slice(0, 100));
+        return;
+      }
+      if (++inflight > max) {
+        ws.close(1008, 'too many requests in flight');
+        return;
+      }
+      this.counters.requests++;
+      this.handle(request).then(
+        (result) => {
+          inflight--;
+          if (ws.readyState === ws.OPEN) ws.send(encodeResponse({ id: request.id, ok: true, result }));
+        },
+        (error: unknown) => {
+          inflight--;
+          this.counters.errors++;
+          if (ws.readyState === ws.OPEN)
+            ws.send(encodeResponse({ id: request.id, ok: false, error: toWireError(error) }));
+        },
+      );
+    });
+  }
+
+  private async handle(r: ApiRequest): Promise<unknown> {
+    const b = this.backend;
+    const a = r.args;
+    const timeout = typeof a.timeoutMs === 'number' ? { timeoutMs: a.timeoutMs } : {};
+    switch (r.op) {
+      case 'execute':
+        if (typeof a.group !== 'string' || !(a.command instanceof Uint8Array))
+          throw new ProtocolError('execute needs group and command');
+        return b.executor.execute(a.group, a.command, timeout);
+      case 'read': {
+        if (typeof a.group !== 'string') throw new ProtocolError('read needs a group');
+        const consistency = (a.consistency ?? 'linearizable') as ReadConsistency;
+        if (!CONSISTENCIES.includes(consistency))
+          throw new ProtocolError(`unknown consistency ${String(a.consistency)}`);
+        return b.executor.read(a.group, validateQuery(a.query), consistency, timeout);
+      }
+      case 'status':
+        return b.status();
+      case 'topology':
+        return b.topology();
+      case 'addNode':
+        if (!b.addNode) throw new ProtocolError('membership changes need a cluster');
+        return b.addNode({ id: Number(a.id), rpc: String(a.rpc ?? ''), api: String(a.api ?? '') });
+      case 'removeNode':
+        if (!b.removeNode) throw new ProtocolError('membership changes need a cluster');
+        return b.removeNode(Number(a.id));
+      case 'transfer':
+        if (!b.transferLeader) throw new ProtocolError('leadership transfer needs a cluster');
+        return b.transferLeader(String(a.group), Number(a.to));
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * The client library: connects to any node over WebSocket, sends commands and reads to each group's leader
+ * (learned from the topology and from `NotLeader` hints), and retries with backoff within a bounded timeout.
+ * Commands carry a client session (id, sequence), so a retried command is applied exactly once.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  encodeKvCommand,
+  type GroupId,
+  type KvCommand,
+  type KvResult,
+  type NodeId,
+  NotLeaderError,
+  ShardRouter,
+} from '@flotilla/core';
+import WebSocket from 'ws';
+import { type ApiOp, decodeResponse, encodeRequest, type Topology } from './api-protocol.ts';
+import { RequestTimeoutError } from './errors.ts';
+import type { ReadConsistency } from './executor.ts';
+import type { GetResult, Query } from './queries.ts';
+import { backoffMs, sleep } from './retry.ts';
+import { fromWireError, isRetryable } from './wire-errors.ts';
+
+export interface ClientOptions {
+  /** API addresses (host:port) of some nodes; the client learns the others from the topology. */
+  readonly addresses: readonly string[];
+  /** Bound on each call, retries included. Default 5000. */
+  readonly timeoutMs?: number;
+  /** Session id; default a random UUID. Reuse it only for one client at a time. */
+  readonly clientId?: string;
+  /** Requests in flight per connection before callers wait. Default 4096. */
+  readonly inflightPerConnectionMax?: number;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+class Connection {
+  private readonly ws: WebSocket;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  readonly opened: Promise<void>;
+  closed = false;
+
+  constructor(readonly address: string) {
+    this.ws = new WebSocket(`ws://${address}`, { perMessageDeflate: false, maxPayload: 64 << 20 });
+    this.ws.binaryType = 'nodebuffer';
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', (error) => reject(error));
+    });
+    this.opened.catch(() => {});
+    this.ws.on('message', (data) => this.onMessage(data as Buffer));
+    this.ws.on('close', () => this.fail(new RequestTimeoutError('', 0, `connection to ${address} closed`)));
+    this.ws.on('error', () => {});
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  private onMessage(data: Buffer): void {
+    let response: ReturnType<typeof decodeResponse>;
+    try {
+      response = decodeResponse(data);
+    } catch {
+      this.ws.terminate();
+      return;
+    }
+    const call = this.pending.get(response.id);
+    if (!call) return;
+    this.pending.delete(response.id);
+    if (response.ok) call.resolve(response.result);
+    else call.reject(fromWireError(response.error));
+  }
+
+  private fail(error: Error): void {
+    this.closed = true;
+    for (const call of this.pending.values()) call.reject(error);
+    this.pending.clear();
+  }
+
+  async request(op: ApiOp, args: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
+    await this.opened;
+    if (this.closed) throw new RequestTimeoutError('', 0, `connection to ${this.address} closed`);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RequestTimeoutError(String(args.group ?? ''), timeoutMs, `${op} on ${this.address}`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.ws.send(encodeRequest({ id, op, args: { ...args, timeoutMs } }));
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ws.terminate();
+  }
+}
+
+export class FlotillaClient {
+  readonly clientId: string;
+  private sequence = 0;
+  private readonly connections = new Map<string, Connection>();
+  private topologyCache: Topology | undefined;
+  private router: ShardRouter | undefined;
+  private readonly leaders = new Map<GroupId, NodeId>();
+  private readonly timeoutMs: number;
+  private readonly seeds: readonly string[];
+
+  private constructor(options: ClientOptions) {
+    this.seeds = options.addresses;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.clientId = options.clientId ?? randomUUID();
+  }
+
+  /** Connects to the first reachable address and learns the topology. */
+  static async connect(options: ClientOptions): Promise<FlotillaClient> {
+    const client = new FlotillaClient(options);
+    await client.refreshTopology();
+    return client;
+  }
+
+  get topology(): Topology | undefined {
+    return this.topologyCache;
+  }
+
+  /** The `user:k` group owning `key`. */
+  groupOf(key: string): GroupId {
+    if (!this.router) throw new RequestTimeoutError('', 0, 'no topology yet');
+    return this.router.groupOf(key);
+  }
+
+  async put(key: string, value: string, group = this.groupOf(key)): Promise<KvResult> {
+    return (await this.command(group, { op: 'put', key, value })) as KvResult;
+  }
+
+  async delete(key: string, group = this.groupOf(key)): Promise<KvResult> {
+    return (await this.command(group, { op: 'delete', key })) as KvResult;
+  }
+
+  async get(
+    key: string,
+    consistency: ReadConsistency = 'linearizable',
+    group = this.groupOf(key),
+  ): Promise<GetResult> {
+    return (await this.read(group, { op: 'get', key }, consistency)) as GetResult;
+  }
+
+  /** Sends a key-value command under this client's session (a retry reuses the same sequence). */
+  command(group: GroupId, cmd: KvCommand): Promise<unknown> {
+    const bytes = encodeKvCommand(cmd, { clientId: this.clientId, sequence: ++this.sequence });
+    return this.execute(group, bytes);
+  }
+
+  /** Sends an already encoded command to the group's leader. */
+  execute(group: GroupId, command: Uint8Array): Promise<unknown> {
+    return this.toLeader(group, 'execute', { group, command });
+  }
+
+  read(group: GroupId, query: Query, consistency: ReadConsistency = 'linearizable'): Promise<unknown> {
+    if (consistency === 'stale') return this.call(this.anyAddress(), 'read', { group, query, consistency });
+    return this.toLeader(group, 'read', { group, query, consistency });
+  }
+
+  status(address = this.anyAddress()): Promise<unknown> {
+    return this.call(address, 'status', {});
+  }
+
+  addNode(node: { id: number; rpc: string; api: string }, timeoutMs = 120_000): Promise<unknown> {
+    return this.call(this.anyAddress(), 'addNode', node, timeoutMs);
+  }
+
+  removeNode(id: number, timeoutMs = 120_000): Promise<unknown> {
+    return this.call(this.anyAddress(), 'removeNode', { id }, timeoutMs);
+  }
+
+  transferLeader(group: GroupId, to: NodeId): Promise<unknown> {
+    return this.toLeader(group, 'transfer', { group, to });
+  }
+
+  async refreshTopology(): Promise<Topology> {
+    let lastError: unknown;
+    const addresses = [...new Set([...Object.values(this.topologyCache?.nodes ?? {}), ...this.seeds])];
+    for (const address of addresses) {
+      try {
+        const topology = (await this.call(
+          address,
+          'topology',
+          {},
+          Math.min(this.timeoutMs, 2_000),
+        )) as Topology;
+        this.topologyCache = topology;
+        this.router = new ShardRouter('user', topology.userShards);
+        for (const [group, leader] of Object.entries(topology.leaders))
+          if (leader) this.leaders.set(group, leader);
+        return topology;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError instanceof Error
+      ? lastError
+      : new RequestTimeoutError('', this.timeoutMs, 'no node reachable');
+  }
+
+  private anyAddress(): string {
+    const known = Object.values(this.topologyCache?.nodes ?? {});
+    const all = known.length > 0 ? known : this.seeds;
+    return all[Math.floor(Math.random() * all.length)]!;
+  }
+
+  private addressOf(node: NodeId): string | undefined {
+    return this.topologyCache?.nodes[String(node)];
+  }
+
+  /** Sends to the group's leader, following hints; retries within the timeout. */
+  private async toLeader(group: GroupId, op: ApiOp, args: Record<string, unknown>): Promise<unknown> {
+    const deadline = performance.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const leader = this.leaders.get(group);
+      const address = (leader && this.addressOf(leader)) || this.anyAddress();
+      try {
+        return await this.call(address, op, args, Math.max(1, deadline - performance.now()));
+      } catch (error) {
+        if (error instanceof NotLeaderError && error.leaderHint) this.leaders.set(group, error.leaderHint);
+        else this.leaders.delete(group);
+        const connectionError = !(error instanceof Error && 'code' in error);
+        if ((!isRetryable(error) && !connectionError) || performance.now() + 1 >= deadline) throw error;
+        if (connectionError || attempt % 4 === 3) await this.refreshTopology().catch(() => {});
+        await sleep(
+          Math.min(backoffMs({ baseMs: 10, maxMs: 500 }, attempt), Math.max(1, deadline - performance.now())),
+        );
+      }
+    }
+  }
+
+  private async call(
+    address: string,
+    op: ApiOp,
+    args: Record<string, unknown>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<unknown> {
+    let connection = this.connections.get(address);
+    if (!connection || connection.closed) {
+      connection = new Connection(address);
+      this.connections.set(address, connection);
+    }
+    return connection.request(op, args, timeoutMs);
+  }
+
+  close(): void {
+    for (const c of this.connections.values()) c.close();
+    this.connections.clear();
+  }
+}
