@@ -114,17 +114,15 @@ async function startStandalone(
   const status = () => ({
     nodeId: config.node.id,
     mode: 'standalone',
-    groups: executor
-      .groups()
-      .map((id) => ({
-        id,
-        role: 'standalone',
-        term: 0,
-        leaderId: config.node.id,
-        commitIndex: 0,
-        appliedIndex: 0,
-        voters: [config.node.id],
-      })),
+    groups: executor.groups().map((id) => ({
+      id,
+      role: 'standalone',
+      term: 0,
+      leaderId: config.node.id,
+      commitIndex: 0,
+      appliedIndex: 0,
+      voters: [config.node.id],
+    })),
   });
   const topology = (): Topology => ({
     nodeId: config.node.id,

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InvalidConfigError } from '@flotilla/core';
+import { configFromToml } from '@flotilla/node';
+
+const member = (id: number) => ({ id, rpc: `127.0.0.1:${7000 + id}`, api: `127.0.0.1:${8000 + id}` });
+const base = () => ({
+  node: { id: 1, data_dir: '/tmp/x' },
+  cluster: { members: [member(1), member(2), member(3)] },
+  security: { secret: 'sixteen-chars-at-least' },
+});
+
+function rejects(doc: Record<string, unknown>, key: string): void {
+  assert.throws(
+    () => configFromToml(doc),
+    (error: unknown) => error instanceof InvalidConfigError && error.key === key,
+    `expected an error naming ${key}`,
+  );
+}
+
+test('a valid cluster config resolves defaults: 32 user shards, 10 ms ticks, loopback admin', () => {
+  const config = configFromToml(base());
+  assert.equal(config.node.rpc, '127.0.0.1:7001');
+  assert.equal(config.sharding.userShards, 32);
+  assert.equal(config.raft.tickMs, 10);
+  assert.match(config.node.admin, /^127\.0\.0\.1:/);
+  assert.equal(config.cluster?.members.length, 3);
+});
+
+test('no [cluster] section is standalone mode and needs no secret', () => {
+  const config = configFromToml({ node: { id: 1, data_dir: '/tmp/x' } });
+  assert.equal(config.cluster, undefined);
+});
+
+test('each invalid value is an InvalidConfigError that names its key', () => {
+  rejects({ ...base(), node: { data_dir: '/tmp/x' } }, 'node.id');
+  rejects({ ...base(), node: { id: 0, data_dir: '/tmp/x' } }, 'node.id');
+  rejects({ ...base(), node: { id: 1 } }, 'node.data_dir');
+  rejects({ ...base(), cluster: { members: [] } }, 'cluster.members');
+  rejects(
+    { ...base(), cluster: { members: [member(1), { id: 2, rpc: 'nowhere', api: '127.0.0.1:1' }] } },
+    'cluster.members[1].rpc',
+  );
+  rejects({ ...base(), cluster: { members: [member(1), member(1)] } }, 'cluster.members[1].id');
+  rejects({ ...base(), cluster: { members: [member(2), member(3)] } }, 'cluster.members');
+  rejects({ ...base(), security: { secret: 'short' } }, 'security.secret');
+  rejects({ ...base(), raft: { election_ticks: 5, heartbeat_ticks: 5 } }, 'raft.heartbeat_ticks');
+  rejects({ ...base(), raft: { read_only: 'fast' } }, 'raft.read_only');
+  rejects({ ...base(), raft: { read_only: 'lease', check_quorum: false } }, 'raft.read_only');
+  rejects({ ...base(), raft: { tick_ms: 'ten' } }, 'raft.tick_ms');
+  rejects({ ...base(), sharding: { user_shards: 0 } }, 'sharding.user_shards');
+});
+
+test('a joining node need not be listed among the members', () => {
+  const config = configFromToml({
+    ...base(),
+    node: { id: 4, data_dir: '/tmp/x', rpc: '127.0.0.1:7004', api: '127.0.0.1:8004' },
+    cluster: { members: [member(1)], join: true },
+  });
+  assert.equal(config.cluster?.join, true);
+});
