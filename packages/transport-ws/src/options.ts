@@ -46,7 +46,7 @@ export interface WsTransportOptions {
   readonly unknownGroupAction?: 'drop' | 'close';
   /** Largest WebSocket message accepted or sent (ws `maxPayload`). Default 16 MiB. */
   readonly maxPayloadBytes?: number;
-  /** A flush splits its records into data frames of about this size. Default 1 MiB. */
+  /** A flush splits its records into data frames of at most this size (one larger record goes alone). Default 256 KiB. */
   readonly frameBytesMax?: number;
   /** Queued + socket-buffered bytes per link past which `isHeld` is true. Default 8 MiB. */
   readonly highWaterMarkBytes?: number;
@@ -184,7 +184,7 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
     knowsGroup: o.knowsGroup,
     unknownGroupAction: o.unknownGroupAction ?? 'drop',
     maxPayloadBytes,
-    frameBytesMax: Math.min(positiveInt('frameBytesMax', o.frameBytesMax, MiB), maxPayloadBytes),
+    frameBytesMax: Math.min(positiveInt('frameBytesMax', o.frameBytesMax, 256 * 1024), maxPayloadBytes),
     highWaterMarkBytes,
     lowWaterMarkBytes,
     bufferedBytesMax,

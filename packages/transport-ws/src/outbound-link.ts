@@ -39,8 +39,9 @@ export class OutboundLink {
   private lastHeardMs = 0;
   private redialTimer: NodeJS.Timeout | undefined;
   private openWaiters: OpenWaiter[] = [];
-  private readonly afterWrite = (error?: Error): void => {
-    if (error === undefined) this.releaseIfDrained();
+  /** Write callback of every frame (streams pass `null` on success): the moment a hold can be released. */
+  private readonly afterWrite = (error?: Error | null): void => {
+    if (!error) this.releaseIfDrained();
   };
 
   constructor(

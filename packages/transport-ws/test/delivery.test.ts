@@ -29,7 +29,13 @@ const linkOpen = () =>
   local.linkInfo().find((l) => l.peer === 2)?.state === 'open' && local.inboundConnections > 0;
 
 async function startPeer(port = 0): Promise<PeerProcess> {
-  const p = await PeerProcess.start({ nodeId: 2, port, peers: [[1, local.url]], secret: SECRET, mode: 'echo' });
+  const p = await PeerProcess.start({
+    nodeId: 2,
+    port,
+    peers: [[1, local.url]],
+    secret: SECRET,
+    mode: 'echo',
+  });
   peer = p;
   return p;
 }
@@ -46,7 +52,9 @@ after(async () => {
   await local.stop();
 });
 
-test('20,000 messages of 7 groups go to the other process and come back complete and in order', { timeout: 30_000 }, async () => {
+test('20,000 messages of 7 groups go to the other process and come back complete and in order', {
+  timeout: 30_000,
+}, async () => {
   const total = 20_000;
   const start = recorder.delivered.length;
   for (let seq = 0; seq < total; seq++) {
@@ -80,7 +88,9 @@ test('messages queued in one event-loop turn leave as one frame per peer', { tim
   assert.equal(afterStats.framesReceived - before.framesReceived, 1);
 });
 
-test('a killed peer is reported unreachable, and after it restarts on its port traffic flows again', { timeout: 30_000 }, async () => {
+test('a killed peer is reported unreachable, and after it restarts on its port traffic flows again', {
+  timeout: 30_000,
+}, async () => {
   const old = peer!;
   const port = old.port;
   const unreachableBefore = recorder.unreachable.length;
@@ -94,7 +104,10 @@ test('a killed peer is reported unreachable, and after it restarts on its port t
   await startPeer(port);
   await waitUntil(linkOpen, 15_000, 'link 1→2 open again');
   assert.ok(local.stats().reconnects >= 1);
-  assert.ok(recorder.unreachable.length > afterKill, 'the reconnect is reported so in-flight appends are retried');
+  assert.ok(
+    recorder.unreachable.length > afterKill,
+    'the reconnect is reported so in-flight appends are retried',
+  );
 
   const start = recorder.delivered.length;
   for (let seq = 0; seq < 1000; seq++) local.send(2, 'jobs', sequenced(1, 2, seq));
