@@ -41,34 +41,36 @@ interface Result {
   readonly mbPerS: number;
 }
 
-function startReceiver(): Promise<{
-  child: ChildProcess;
-  ask: (m: object, type: string) => Promise<Record<string, number & string>>;
-}> {
+/** Numbers the receiver process reports (`url` for the ws sink). */
+type Reply = { readonly type: string; readonly url?: string; readonly port?: number } & Record<
+  string,
+  number
+>;
+type Ask = (message: object, type: string) => Promise<Reply>;
+
+async function startReceiver(): Promise<{ child: ChildProcess; ask: Ask }> {
   const child = fork(new URL('./receiver.ts', import.meta.url).pathname, [], {
     execArgv: ['--conditions=source', '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const ask = (message: object, type: string) =>
-    new Promise<Record<string, number & string>>((resolve) => {
-      const onMessage = (m: { type: string }) => {
+  const ask: Ask = (message, type) =>
+    new Promise((resolve) => {
+      const onMessage = (m: Reply): void => {
         if (m.type !== type) return;
         child.off('message', onMessage);
-        resolve(m as unknown as Record<string, number & string>);
+        resolve(m);
       };
       child.on('message', onMessage);
       if (Object.keys(message).length > 0) child.send(message);
     });
-  return ask({}, 'started').then(() => ({ child, ask }));
+  await ask({}, 'started');
+  return { child, ask };
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Runs `pump` (one turn's worth of sending, or waiting) until the measured window ends; returns the rate. */
-async function measure(
-  ask: (m: object, type: string) => Promise<Record<string, number>>,
-  pump: () => Promise<void>,
-): Promise<Result> {
+async function measure(ask: Ask, pump: () => Promise<void>): Promise<Result> {
   const warmupEnd = performance.now() + WARMUP_MS;
   while (performance.now() < warmupEnd) await pump();
   await ask({ cmd: 'reset' }, 'reset');
@@ -93,7 +95,7 @@ async function benchWs(): Promise<Result> {
       receiveSnapshot: async () => {},
     });
     const { url } = await ask({ cmd: 'ws', secret: SECRET, senderUrl: sender.url }, 'ready');
-    sender.addPeer(2, url);
+    sender.addPeer(2, url ?? '');
     while (sender.linkInfo()[0]?.state !== 'open') await new Promise((r) => setTimeout(r, 10));
     return await measure(ask, async () => {
       if (sender.isHeld(2)) {
@@ -117,7 +119,7 @@ async function benchRaw(): Promise<Result> {
   let socket: Socket | undefined;
   try {
     const { port } = await ask({ cmd: 'raw' }, 'ready');
-    const s = connect(port, '127.0.0.1');
+    const s = connect(port ?? 0, '127.0.0.1');
     socket = s;
     s.setNoDelay(true);
     await new Promise((r) => s.once('connect', r));

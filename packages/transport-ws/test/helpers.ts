@@ -15,6 +15,9 @@ import type { PeerCommand, PeerConfig } from './fixtures/peer.ts';
 export const SECRET = 'flotilla-test-cluster-secret-0123';
 const FIXTURE = new URL('./fixtures/peer.ts', import.meta.url).pathname;
 
+/** A command to the peer process; `request` adds the correlation id. */
+type CommandWithoutId = PeerCommand extends infer C ? (C extends unknown ? Omit<C, 'id'> : never) : never;
+
 export type PeerEvent = { readonly type: string; readonly id?: number } & Record<string, unknown>;
 
 /** Polls `check` every 10 ms until it returns a value other than undefined/false, or fails after `timeoutMs`. */
@@ -75,26 +78,37 @@ export class PeerProcess {
     return this.events.find((e) => e.type === 'ready')?.url as string;
   }
 
+  /** Waits for an event; fails at once if the process exits first. */
   waitFor(match: (e: PeerEvent) => boolean, timeoutMs: number, what: string): Promise<PeerEvent> {
-    return waitUntil(() => this.events.find(match), timeoutMs, what);
+    return waitUntil(
+      () => {
+        const event = this.events.find(match);
+        if (event === undefined && !this.running)
+          throw new Error(`peer process exited while waiting for ${what}`);
+        return event;
+      },
+      timeoutMs,
+      what,
+    );
   }
 
-  async request(
-    command: Omit<PeerCommand, 'id'> & { cmd: PeerCommand['cmd'] },
-    timeoutMs = 10_000,
-  ): Promise<PeerEvent> {
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async request(command: CommandWithoutId, timeoutMs = 10_000): Promise<PeerEvent> {
     const id = this.nextId++;
     this.child.send({ ...command, id });
     return this.waitFor((e) => e.id === id, timeoutMs, `reply to ${command.cmd}`);
   }
 
   signal(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.pid, signal);
+    if (this.running) process.kill(this.pid, signal);
   }
 
   /** Kills the process by pid (SIGKILL) and waits until it has exited. */
   async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
+    if (this.running) {
       process.kill(this.pid, 'SIGCONT');
       process.kill(this.pid, 'SIGKILL');
     }
