@@ -59,8 +59,15 @@ function decodeGroup(frame: Buffer, start: number, end: number): string {
   return frame.toString('latin1', start, end);
 }
 
-/** Parses every record of a data frame into `out`, or throws `FrameError` without touching the handler. */
-export function parseDataFrame(frame: Buffer, out: DataRecords): void {
+/**
+ * Parses every record of a data frame into `out`, or throws `FrameError` without touching the handler.
+ * `isValidPayload` is the cheap shape check applied to each payload (default: a core message tuple).
+ */
+export function parseDataFrame(
+  frame: Buffer,
+  out: DataRecords,
+  isValidPayload: (payload: Uint8Array) => boolean = looksLikeMessageTuple,
+): void {
   out.count = 0;
   let offset = FRAME_HEADER_BYTES;
   if (offset === frame.length) throw new FrameError('malformed', 'data frame without records');
@@ -73,8 +80,8 @@ export function parseDataFrame(frame: Buffer, out: DataRecords): void {
     offset += 4;
     if (payloadBytes === 0) throw new FrameError('invalidPayload', 'empty payload');
     need(frame, offset, payloadBytes, 'payload');
-    if (!looksLikeMessageTuple(frame.subarray(offset, offset + 1))) {
-      throw new FrameError('invalidPayload', 'payload is not a message tuple');
+    if (!isValidPayload(frame.subarray(offset, offset + payloadBytes))) {
+      throw new FrameError('invalidPayload', 'payload fails the shape check');
     }
     out.groups[out.count] = group;
     out.starts[out.count] = offset;

@@ -68,7 +68,7 @@ export type FrameErrorKind =
   | 'textFrame'
   /** An empty or non-UTF-8 group id. */
   | 'invalidGroup'
-  /** An empty payload, one that is not a core message tuple, or snapshot metadata that does not decode. */
+  /** An empty payload, one failing `isValidPayload` (default: not a core message tuple), or bad snapshot metadata. */
   | 'invalidPayload'
   /** A well-formed record for a group `knowsGroup` does not know (only when `unknownGroupAction` is `close`). */
   | 'unknownGroup'

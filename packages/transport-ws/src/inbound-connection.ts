@@ -107,7 +107,7 @@ export class InboundConnection {
   private deliver(frame: Buffer): void {
     const { stats, handler, options } = this.ctx;
     const records = this.records;
-    parseDataFrame(frame, records);
+    parseDataFrame(frame, records, options.isValidPayload);
     const knowsGroup = options.knowsGroup;
     if (knowsGroup !== undefined && options.unknownGroupAction === 'close') {
       for (let i = 0; i < records.count; i++) {

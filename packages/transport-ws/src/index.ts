@@ -14,7 +14,7 @@ export {
   TransportNotStartedError,
   TransportStoppedError,
 } from './errors.ts';
-export { FRAME_CLOSE_CODES, type FrameErrorKind, FrameKind } from './frame-format.ts';
+export { FRAME_CLOSE_CODES, type FrameErrorKind, FrameKind, looksLikeMessageTuple } from './frame-format.ts';
 export type { WsTlsOptions, WsTransportOptions } from './options.ts';
 export type { LinkState } from './outbound-link.ts';
 export type { RejectionReason, TransportErrorKind, WsTransportStats } from './stats.ts';

@@ -4,7 +4,7 @@
  */
 import { type GroupId, InvalidConfigError, type NodeId } from '@flotilla/core';
 import { type Logger, pino } from 'pino';
-import { CHUNK_FRAME_OVERHEAD_BYTES } from './frame-format.ts';
+import { CHUNK_FRAME_OVERHEAD_BYTES, looksLikeMessageTuple } from './frame-format.ts';
 
 /** TLS from PEM files: `wss://` links, and mutual TLS when `requestCert` (the default). */
 export interface WsTlsOptions {
@@ -44,6 +44,12 @@ export interface WsTransportOptions {
    * `close`: treat it as bad input and close the connection with 1008.
    */
   readonly unknownGroupAction?: 'drop' | 'close';
+  /**
+   * Cheap shape check of each received payload, without decoding it; a failing record refuses its whole frame
+   * (`errors.invalidPayload`, close 1007). Default `looksLikeMessageTuple`: a msgpack array of ≥ 4 elements, as
+   * core's `encodeMessage` produces. Pass `() => true` to carry other payloads unchecked.
+   */
+  readonly isValidPayload?: (payload: Uint8Array) => boolean;
   /** Largest WebSocket message accepted or sent (ws `maxPayload`). Default 16 MiB. */
   readonly maxPayloadBytes?: number;
   /** A flush splits its records into data frames of at most this size (one larger record goes alone). Default 256 KiB. */
@@ -102,6 +108,7 @@ export interface ResolvedOptions {
   readonly logger: Logger;
   readonly knowsGroup: ((group: GroupId) => boolean) | undefined;
   readonly unknownGroupAction: 'drop' | 'close';
+  readonly isValidPayload: (payload: Uint8Array) => boolean;
   readonly maxPayloadBytes: number;
   readonly frameBytesMax: number;
   readonly highWaterMarkBytes: number;
@@ -183,6 +190,7 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
     logger: (o.logger ?? pino({ enabled: false })).child({ component: 'transport', node: nodeId }),
     knowsGroup: o.knowsGroup,
     unknownGroupAction: o.unknownGroupAction ?? 'drop',
+    isValidPayload: o.isValidPayload ?? looksLikeMessageTuple,
     maxPayloadBytes,
     frameBytesMax: Math.min(positiveInt('frameBytesMax', o.frameBytesMax, 256 * 1024), maxPayloadBytes),
     highWaterMarkBytes,
