@@ -13,7 +13,7 @@ import {
   readFrameKind,
 } from './frame-decode.ts';
 import { FRAME_CLOSE_CODES, type FrameErrorKind, FrameKind, OUTBOUND_KINDS } from './frame-format.ts';
-import type { LinkContext } from './link-context.ts';
+import { closeWithin, type LinkContext } from './link-context.ts';
 import { SnapshotReceiver } from './snapshot-receiver.ts';
 
 /** ws error codes that mean the message was too large; every other `WS_ERR_*` is a protocol violation. */
@@ -79,7 +79,7 @@ export class InboundConnection {
   }
 
   close(code: number, reason: string): void {
-    this.ws.close(code, reason);
+    closeWithin(this.ws, code, reason, this.ctx.options.closeTimeoutMs);
   }
 
   terminate(): void {
@@ -141,7 +141,7 @@ export class InboundConnection {
     );
     if (closing) {
       this.closing = true;
-      this.ws.close(FRAME_CLOSE_CODES[kind], kind);
+      this.close(FRAME_CLOSE_CODES[kind], kind);
     }
   }
 

@@ -4,6 +4,7 @@
  */
 import type { TransportHandler } from '@flotilla/core';
 import type { Logger } from 'pino';
+import type WebSocket from 'ws';
 import type { ResolvedOptions } from './options.ts';
 import type { OutboundLink } from './outbound-link.ts';
 import type { WsTransportStats } from './stats.ts';
@@ -27,4 +28,10 @@ export interface LinkContext {
   scheduleFlush(link: OutboundLink): void;
   /** Runs an event callback; an exception is logged and counted (`errors.internal`) instead of thrown. */
   guard(what: string, fn: () => void): void;
+}
+
+/** Starts the close handshake; a peer that does not finish it within `timeoutMs` is cut off. */
+export function closeWithin(ws: WebSocket, code: number, reason: string, timeoutMs: number): void {
+  ws.close(code, reason);
+  setTimeout(() => ws.terminate(), timeoutMs).unref();
 }

@@ -65,6 +65,8 @@ export interface WsTransportOptions {
   readonly pongTimeoutMs?: number;
   /** An inbound connection with no frame or ping for this long is terminated. */
   readonly inboundIdleTimeoutMs?: number;
+  /** A connection we close is cut off if the peer has not completed the close handshake within this. */
+  readonly closeTimeoutMs?: number;
   /** Bound on the TCP + TLS + upgrade handshake of a dial. */
   readonly connectTimeoutMs?: number;
   readonly reconnectDelayMinMs?: number;
@@ -117,6 +119,7 @@ export interface ResolvedOptions {
   readonly pingIntervalMs: number;
   readonly pongTimeoutMs: number;
   readonly inboundIdleTimeoutMs: number;
+  readonly closeTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly reconnectDelayMinMs: number;
   readonly reconnectDelayMaxMs: number;
@@ -149,8 +152,8 @@ function secretBytes(secret: string | Uint8Array): Buffer {
   return bytes;
 }
 
-export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
-  const nodeId = positiveInt('nodeId', o.nodeId, 0);
+/** Frame, buffer and water-mark sizes, checked against each other. */
+function resolveSizes(o: WsTransportOptions) {
   const maxPayloadBytes = positiveInt('maxPayloadBytes', o.maxPayloadBytes, 16 * MiB);
   const highWaterMarkBytes = positiveInt('highWaterMarkBytes', o.highWaterMarkBytes, 8 * MiB);
   const lowWaterMarkBytes = positiveInt(
@@ -169,6 +172,19 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
   if (snapshotChunkBytesMax + CHUNK_FRAME_OVERHEAD_BYTES > maxPayloadBytes) {
     throw new InvalidConfigError('snapshotChunkBytesMax', 'a chunk frame must fit in maxPayloadBytes');
   }
+  const frameBytesMax = Math.min(positiveInt('frameBytesMax', o.frameBytesMax, 256 * 1024), maxPayloadBytes);
+  return {
+    maxPayloadBytes,
+    frameBytesMax,
+    highWaterMarkBytes,
+    lowWaterMarkBytes,
+    bufferedBytesMax,
+    snapshotChunkBytesMax,
+  };
+}
+
+/** Liveness and reconnect timing. */
+function resolveTiming(o: WsTransportOptions) {
   const reconnectDelayMinMs = positiveInt('reconnectDelayMinMs', o.reconnectDelayMinMs, 100);
   const reconnectDelayMaxMs = positiveInt('reconnectDelayMaxMs', o.reconnectDelayMaxMs, 5000);
   if (reconnectDelayMaxMs < reconnectDelayMinMs) {
@@ -178,9 +194,25 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
   if (!(reconnectJitterRatio >= 0 && reconnectJitterRatio <= 1)) {
     throw new InvalidConfigError('reconnectJitterRatio', 'must be between 0 and 1');
   }
+  const pingIntervalMs = positiveInt('pingIntervalMs', o.pingIntervalMs, 1000);
+  return {
+    pingIntervalMs,
+    pongTimeoutMs: positiveInt('pongTimeoutMs', o.pongTimeoutMs, 5 * pingIntervalMs),
+    inboundIdleTimeoutMs: positiveInt('inboundIdleTimeoutMs', o.inboundIdleTimeoutMs, 15 * pingIntervalMs),
+    closeTimeoutMs: positiveInt('closeTimeoutMs', o.closeTimeoutMs, 1000),
+    connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs, 5000),
+    reconnectDelayMinMs,
+    reconnectDelayMaxMs,
+    reconnectJitterRatio,
+    snapshotIdleTimeoutMs: positiveInt('snapshotIdleTimeoutMs', o.snapshotIdleTimeoutMs, 30_000),
+  };
+}
+
+export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
+  const nodeId = positiveInt('nodeId', o.nodeId, 0);
   const port = o.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidConfigError('port', 'not a port');
-  const pingIntervalMs = positiveInt('pingIntervalMs', o.pingIntervalMs, 1000);
+  const perPeerMax = positiveInt('inboundConnectionsPerPeerMax', o.inboundConnectionsPerPeerMax, 4);
   return {
     nodeId,
     host: o.host ?? '127.0.0.1',
@@ -191,31 +223,15 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
     knowsGroup: o.knowsGroup,
     unknownGroupAction: o.unknownGroupAction ?? 'drop',
     isValidPayload: o.isValidPayload ?? looksLikeMessageTuple,
-    maxPayloadBytes,
-    frameBytesMax: Math.min(positiveInt('frameBytesMax', o.frameBytesMax, 256 * 1024), maxPayloadBytes),
-    highWaterMarkBytes,
-    lowWaterMarkBytes,
-    bufferedBytesMax,
-    pingIntervalMs,
-    pongTimeoutMs: positiveInt('pongTimeoutMs', o.pongTimeoutMs, 5 * pingIntervalMs),
-    inboundIdleTimeoutMs: positiveInt('inboundIdleTimeoutMs', o.inboundIdleTimeoutMs, 15 * pingIntervalMs),
-    connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs, 5000),
-    reconnectDelayMinMs,
-    reconnectDelayMaxMs,
-    reconnectJitterRatio,
+    ...resolveSizes(o),
+    ...resolveTiming(o),
     authClockSkewMaxMs: positiveInt('authClockSkewMaxMs', o.authClockSkewMaxMs, 30_000),
     authNonceCacheMax: positiveInt('authNonceCacheMax', o.authNonceCacheMax, 100_000),
-    inboundConnectionsPerPeerMax: positiveInt(
-      'inboundConnectionsPerPeerMax',
-      o.inboundConnectionsPerPeerMax,
-      4,
-    ),
+    inboundConnectionsPerPeerMax: perPeerMax,
     connectionsMax: positiveInt('connectionsMax', o.connectionsMax, 1024),
     frameErrorsPerConnectionMax: positiveInt('frameErrorsPerConnectionMax', o.frameErrorsPerConnectionMax, 1),
-    snapshotChunkBytesMax,
     snapshotWindowChunks: positiveInt('snapshotWindowChunks', o.snapshotWindowChunks, 8),
     snapshotTransfersMax: positiveInt('snapshotTransfersMax', o.snapshotTransfersMax, 4),
-    snapshotIdleTimeoutMs: positiveInt('snapshotIdleTimeoutMs', o.snapshotIdleTimeoutMs, 30_000),
     random: o.random ?? Math.random,
     now: o.now ?? Date.now,
   };

@@ -15,7 +15,7 @@ import { FrameError } from './errors.ts';
 import { parseSnapshotFrame, readFrameKind } from './frame-decode.ts';
 import { groupHeader } from './frame-encode.ts';
 import { FRAME_CLOSE_CODES, FRAME_HEADER_BYTES, INBOUND_REPLY_KINDS } from './frame-format.ts';
-import type { LinkContext } from './link-context.ts';
+import { closeWithin, type LinkContext } from './link-context.ts';
 import { SendQueue } from './send-queue.ts';
 import { SnapshotSender } from './snapshot-sender.ts';
 
@@ -39,9 +39,15 @@ export class OutboundLink {
   private lastHeardMs = 0;
   private redialTimer: NodeJS.Timeout | undefined;
   private openWaiters: OpenWaiter[] = [];
-  /** Write callback of every frame (streams pass `null` on success): the moment a hold can be released. */
+  /**
+   * Write callback of every frame (streams pass `null` on success): the moment a hold can be released. A write
+   * that completes also proves the peer is reading (a stalled peer closes its TCP window), so a busy link whose
+   * pong waits behind megabytes of data is not mistaken for a dead one.
+   */
   private readonly afterWrite = (error?: Error | null): void => {
-    if (!error) this.releaseIfDrained();
+    if (error) return;
+    this.lastHeardMs = Date.now();
+    this.releaseIfDrained();
   };
 
   constructor(
@@ -111,7 +117,7 @@ export class OutboundLink {
     return new Promise((resolve, reject) => this.openWaiters.push({ resolve, reject }));
   }
 
-  /** Pings an open link, or terminates it when the peer has been silent past `pongTimeoutMs`. */
+  /** Pings an open link, or terminates it when the peer has neither answered nor read past `pongTimeoutMs`. */
   checkLiveness(nowMs: number): void {
     this.snapshots?.sweep();
     this.releaseIfDrained();
@@ -131,7 +137,7 @@ export class OutboundLink {
     this.state = 'closed';
     clearTimeout(this.redialTimer);
     this.onDown(ws, 'closed');
-    ws?.close(code, reason);
+    if (ws !== undefined) closeWithin(ws, code, reason, this.ctx.options.closeTimeoutMs);
   }
 
   private dial(): void {
@@ -203,7 +209,7 @@ export class OutboundLink {
         { peer: this.peer, kind: error.kind, err: error.message },
         'bad frame from peer server',
       );
-      ws.close(FRAME_CLOSE_CODES[error.kind], error.kind);
+      closeWithin(ws, FRAME_CLOSE_CODES[error.kind], error.kind, this.ctx.options.closeTimeoutMs);
     }
   }
 
@@ -212,9 +218,10 @@ export class OutboundLink {
     const wasOpen = this.state === 'open';
     if (this.state === 'closed') return;
     if (!wasOpen) this.ctx.stats.dialFailures++;
-    this.onDown(ws, wasOpen ? 'link closed' : 'dial failed');
-    const delay = reconnectDelayMs(this.attempts++, this.ctx.options, this.ctx.options.random);
     this.state = 'waiting';
+    this.onDown(ws, wasOpen ? 'link closed' : 'dial failed');
+    if (this.state !== 'waiting') return; // the handler closed the link (removePeer) from its callback
+    const delay = reconnectDelayMs(this.attempts++, this.ctx.options, this.ctx.options.random);
     this.ctx.log.info({ peer: this.peer, delayMs: delay, wasOpen }, 'peer link down; redialling');
     this.redialTimer = setTimeout(() => this.ctx.guard('redial', () => this.dial()), delay);
   }

@@ -60,7 +60,7 @@ test('a node with the wrong cluster secret is refused with 401, logged with its 
   server.addPeer(2, intruder.url);
   await waitUntil(() => server.stats().rejections.badSignature > 0, 10_000, 'badSignature rejection');
   assert.ok(refusedLog('badSignature'), 'rejection logged with the remote address');
-  assert.ok(intruder.stats().dialFailures > 0);
+  await waitUntil(() => intruder.stats().dialFailures > 0, 10_000, 'the intruder sees its dial fail');
   assert.notEqual(intruder.linkInfo()[0]?.state, 'open');
   intruder.send(1, 'meta', sequenced(2, 1, 1));
   assert.equal(server.inboundConnections, 0);
