@@ -173,7 +173,12 @@ export class OutboundLink {
     });
     ws.on('error', (error: Error) => {
       if (this.ws === ws && this.state === 'open') this.ctx.stats.errors.socket++;
-      log.debug({ peer: this.peer, err: error.message }, 'peer link error');
+      // A peer answering the upgrade with an HTTP status refused us: wrong secret, unknown to it, clock skew.
+      const refused = error.message.startsWith('Unexpected server response');
+      log[refused ? 'warn' : 'debug'](
+        { peer: this.peer, url: this.url, err: error.message },
+        'peer link error',
+      );
     });
     ws.on('close', () => this.ctx.guard('link close', () => this.onClose(ws)));
   }
