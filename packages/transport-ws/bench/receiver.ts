@@ -3,6 +3,7 @@
  * same length-prefixed records, counting messages and payload bytes between `reset` and `report`.
  */
 import { createServer, type Socket } from 'node:net';
+import { assertNever } from '@flotilla/core';
 import { WsTransport } from '../src/index.ts';
 
 type Command =
@@ -85,6 +86,8 @@ process.on('message', async (command: Command) => {
     case 'report':
       reply({ type: 'report', messages, bytes, elapsedMs: performance.now() - since });
       return;
+    default:
+      assertNever(command);
   }
 });
 

@@ -40,9 +40,10 @@ export function encodeDataFrame(
   from: number,
   to: number,
   recordBytes: number,
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
 ): Buffer {
   assert(to > from, 'a data frame carries at least one record');
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + recordBytes);
+  const frame = allocate(FRAME_HEADER_BYTES + recordBytes);
   frame[0] = FRAME_VERSION;
   frame[1] = FrameKind.Data;
   let offset = FRAME_HEADER_BYTES;

@@ -5,6 +5,7 @@
 import type { TransportHandler } from '@flotilla/core';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
+import type { FramePool } from './frame-pool.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { OutboundLink } from './outbound-link.ts';
 import type { WsTransportStats } from './stats.ts';
@@ -24,6 +25,8 @@ export interface LinkContext {
   /** The node's handler, wrapped so that a throwing callback is logged and counted, never propagated. */
   readonly handler: TransportHandler;
   readonly tlsClient: TlsClientOptions | undefined;
+  /** Reusable frame buffers; a frame goes back once its socket write completed. */
+  readonly framePool: FramePool;
   /** Marks `link` for the flush at the end of the current event-loop turn. */
   scheduleFlush(link: OutboundLink): void;
   /** Runs an event callback; an exception is logged and counted (`errors.internal`) instead of thrown. */

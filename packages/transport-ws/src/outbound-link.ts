@@ -96,12 +96,21 @@ export class OutboundLink {
     const ws = this.ws;
     if (this.state !== 'open' || ws === undefined || this.queue.length === 0) return;
     const { stats, options } = this.ctx;
-    this.queue.drain(options.frameBytesMax, (frame, messages) => {
-      ws.send(frame, { binary: true }, this.afterWrite);
-      stats.framesSent++;
-      stats.bytesSent += frame.length;
-      stats.messagesSent += messages;
-    });
+    const pool = this.ctx.framePool;
+    this.queue.drain(
+      options.frameBytesMax,
+      (frame, messages) => {
+        ws.send(frame, { binary: true }, (error?: Error | null) => {
+          if (error) return;
+          pool.release(frame);
+          this.afterWrite();
+        });
+        stats.framesSent++;
+        stats.bytesSent += frame.length;
+        stats.messagesSent += messages;
+      },
+      (bytes) => pool.acquire(bytes),
+    );
     if (!this.held && this.pendingBytes > options.highWaterMarkBytes) {
       this.held = true;
       this.ctx.handler.peerBackpressure(this.peer, true);
@@ -164,7 +173,12 @@ export class OutboundLink {
     });
     ws.on('error', (error: Error) => {
       if (this.ws === ws && this.state === 'open') this.ctx.stats.errors.socket++;
-      log.debug({ peer: this.peer, err: error.message }, 'peer link error');
+      // A peer answering the upgrade with an HTTP status refused us: wrong secret, unknown to it, clock skew.
+      const refused = error.message.startsWith('Unexpected server response');
+      log[refused ? 'warn' : 'debug'](
+        { peer: this.peer, url: this.url, err: error.message },
+        'peer link error',
+      );
     });
     ws.on('close', () => this.ctx.guard('link close', () => this.onClose(ws)));
   }

@@ -42,20 +42,26 @@ export class SendQueue {
    * Encodes the queue into frames of at most `frameBytesMax` bytes (a record larger than that gets a frame
    * of its own), hands each to `emit` with its message count, in order, and empties the queue.
    */
-  drain(frameBytesMax: number, emit: (frame: Buffer, messages: number) => void): void {
+  drain(
+    frameBytesMax: number,
+    emit: (frame: Buffer, messages: number) => void,
+    allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
+  ): void {
     const count = this.payloads.length;
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < count; i++) {
       const size = this.headers[i]!.length + 4 + this.payloads[i]!.length;
       if (i > start && FRAME_HEADER_BYTES + bytes + size > frameBytesMax) {
-        emit(encodeDataFrame(this.headers, this.payloads, start, i, bytes), i - start);
+        emit(encodeDataFrame(this.headers, this.payloads, start, i, bytes, allocate), i - start);
         start = i;
         bytes = 0;
       }
       bytes += size;
     }
-    if (count > start) emit(encodeDataFrame(this.headers, this.payloads, start, count, bytes), count - start);
+    if (count > start) {
+      emit(encodeDataFrame(this.headers, this.payloads, start, count, bytes, allocate), count - start);
+    }
     this.clear();
   }
 }

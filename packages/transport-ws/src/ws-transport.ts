@@ -22,6 +22,7 @@ import {
 } from '@flotilla/core';
 import type { Logger } from 'pino';
 import { TransportNotStartedError, TransportStoppedError } from './errors.ts';
+import { FramePool } from './frame-pool.ts';
 import { InboundServer } from './inbound-server.ts';
 import type { LinkContext, TlsClientOptions } from './link-context.ts';
 import { type ResolvedOptions, resolveOptions, validatePeer, type WsTransportOptions } from './options.ts';
@@ -87,6 +88,11 @@ export class WsTransport implements Transport {
       log: this.log,
       handler: safeHandler(handler, this.counters, this.log),
       tlsClient: this.tlsClientOptions(),
+      // Enough frames to fill one link to its high-water mark; idle pools shrink (see sweep).
+      framePool: new FramePool(
+        this.options.frameBytesMax,
+        Math.ceil(this.options.highWaterMarkBytes / this.options.frameBytesMax) + 8,
+      ),
       scheduleFlush: (link) => this.scheduleFlush(link),
       guard: (what, fn) => this.guard(what, fn),
     };
@@ -208,6 +214,7 @@ export class WsTransport implements Transport {
 
   private sweep(): void {
     const now = Date.now();
+    this.ctx?.framePool.trim();
     for (const link of this.links.values()) link.checkLiveness(now);
     this.server?.sweep(now);
   }

@@ -22,6 +22,7 @@ import {
   INBOUND_REPLY_KINDS,
   OUTBOUND_KINDS,
 } from '../src/frame-format.ts';
+import { FramePool } from '../src/frame-pool.ts';
 import { SendQueue } from '../src/send-queue.ts';
 import { SNAPSHOT_META, sequenced } from './helpers.ts';
 
@@ -152,4 +153,24 @@ test('snapshot frames round-trip and refuse wrong lengths and directions', () =>
     refusal(() => parseSnapshotFrame(encodeSnapBegin(1, 'g', meta).subarray(0, 9), 2)),
     'truncated',
   );
+});
+
+test('the frame pool reuses written frame buffers, never pools oversized ones, and shrinks when idle', () => {
+  const pool = new FramePool(1024, 2);
+  const a = pool.acquire(100);
+  const b = pool.acquire(1024);
+  assert.equal(a.length, 100);
+  pool.release(a);
+  pool.release(b);
+  pool.release(pool.acquire(10));
+  assert.equal(pool.freeCount, 2);
+  const reused = pool.acquire(500);
+  assert.ok(reused.buffer === a.buffer || reused.buffer === b.buffer, 'a released slab is reused');
+  const big = pool.acquire(5000);
+  pool.release(big);
+  assert.equal(pool.freeCount, 1, 'an oversized buffer is not pooled');
+  pool.release(reused);
+  pool.trim();
+  pool.trim();
+  assert.equal(pool.freeCount, 1, 'an idle pool gives half back');
 });
