@@ -23,6 +23,8 @@ const UNITS_PER_TICK = 10;
 const WRITE_TIMEOUT_UNITS = 40 * UNITS_PER_TICK;
 /** Leader changes after healing must settle within this many ticks (bounded liveness). */
 const LEADER_WITHIN_TICKS = 200;
+/** Healthy seeds exchange tens of thousands of messages; a run past this bound is a livelock. */
+const MESSAGES_PER_SEED_MAX = 150_000;
 
 export interface SeedResult {
   readonly seed: number;
@@ -126,12 +128,16 @@ export class Simulation {
 
   run(): SeedResult {
     const faultUnits = this.scenario.faultTicks * UNITS_PER_TICK;
-    while (this.now < faultUnits && this.checker.violations.length === 0) {
+    while (this.now < faultUnits && this.checker.violations.length === 0 && !this.stormed()) {
       this.stepOnce();
       this.injectFaults();
       this.clientTraffic();
     }
-    const livenessFailures = this.checker.violations.length === 0 ? this.livenessPhase() : [];
+    const livenessFailures = this.stormed()
+      ? [`message storm: more than ${MESSAGES_PER_SEED_MAX} messages`]
+      : this.checker.violations.length === 0
+        ? this.livenessPhase()
+        : [];
     return {
       seed: this.seed,
       violations: this.checker.violations,
@@ -196,6 +202,11 @@ export class Simulation {
         this.checker.checkLogMatching(up[i]!.id, up[i]!.raft!, up[j]!.id, up[j]!.raft!);
       }
     }
+  }
+
+  /** A run that exchanges far more messages than any healthy one is stuck in a loop: stop it. */
+  private stormed(): boolean {
+    return this.network.sent > MESSAGES_PER_SEED_MAX;
   }
 
   private chance(rate: number): boolean {
@@ -411,7 +422,7 @@ export class Simulation {
     const failures: string[] = [];
     const deadline = this.now + this.scenario.livenessTicks * UNITS_PER_TICK;
     let leaderAt: number | undefined;
-    while (this.now < deadline && this.checker.violations.length === 0) {
+    while (this.now < deadline && this.checker.violations.length === 0 && !this.stormed()) {
       this.stepOnce();
       this.clientTraffic();
       this.stopRemovedNodes();
