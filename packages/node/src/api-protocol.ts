@@ -17,6 +17,7 @@ export const API_OPS = [
   'addNode',
   'removeNode',
   'transfer',
+  'faults',
 ] as const;
 export type ApiOp = (typeof API_OPS)[number];
 

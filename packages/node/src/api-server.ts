@@ -23,6 +23,8 @@ export interface ApiBackend {
   addNode?(node: { id: number; rpc: string; api: string }): Promise<unknown>;
   removeNode?(id: number): Promise<unknown>;
   transferLeader?(group: GroupId, to: NodeId): Promise<unknown>;
+  /** Test-only: partition this node from `peers` (only when fault injection is enabled). */
+  injectFaults?(peers: readonly NodeId[]): unknown;
 }
 
 export interface ApiServerOptions {
@@ -134,6 +136,10 @@ export class ApiServer {
       case 'transfer':
         if (!b.transferLeader) throw new ProtocolError('leadership transfer needs a cluster');
         return b.transferLeader(String(a.group), Number(a.to));
+      case 'faults':
+        if (!b.injectFaults) throw new ProtocolError('fault injection is disabled on this node');
+        if (!Array.isArray(a.blockPeers)) throw new ProtocolError('faults needs blockPeers: number[]');
+        return b.injectFaults(a.blockPeers.map(Number));
     }
   }
 

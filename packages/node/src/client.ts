@@ -176,6 +176,16 @@ export class FlotillaClient {
     return this.toLeader(group, 'read', { group, query, consistency });
   }
 
+  /** Reads from one particular node (for example `stale` reads of its own replica). */
+  readFrom(
+    address: string,
+    group: GroupId,
+    query: Query,
+    consistency: ReadConsistency = 'stale',
+  ): Promise<unknown> {
+    return this.call(address, 'read', { group, query, consistency });
+  }
+
   status(address = this.anyAddress()): Promise<unknown> {
     return this.call(address, 'status', {});
   }
@@ -186,6 +196,11 @@ export class FlotillaClient {
 
   removeNode(id: number, timeoutMs = 120_000): Promise<unknown> {
     return this.call(this.anyAddress(), 'removeNode', { id }, timeoutMs);
+  }
+
+  /** Test-only: tells the node at `address` to drop all traffic with `peers` (needs fault injection on). */
+  injectFaults(address: string, peers: readonly NodeId[]): Promise<unknown> {
+    return this.call(address, 'faults', { blockPeers: [...peers] });
   }
 
   transferLeader(group: GroupId, to: NodeId): Promise<unknown> {

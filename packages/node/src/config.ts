@@ -58,6 +58,8 @@ export interface NodeConfig {
   readonly raft: RaftSettings;
   /** Host threads for the Raft group actors (0 = the main thread). */
   readonly hosts: { readonly threads: number };
+  /** Test-only switches (fault injection through the API); all off by default. */
+  readonly testing: { readonly faultInjection: boolean };
   readonly security: {
     readonly secret: string;
     readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
@@ -224,6 +226,7 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
     },
     raft: raftSettings(table(doc, 'raft')),
     hosts: { threads: int(hosts, 'hosts', 'threads', 0, 0, 256) },
+    testing: { faultInjection: bool(table(doc, 'testing'), 'testing', 'fault_injection', false) },
     security: { secret: secret ?? '', tls },
   };
 }

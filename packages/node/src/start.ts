@@ -13,6 +13,7 @@ import { ClusterNode } from './cluster-node.ts';
 import type { NodeConfig } from './config.ts';
 import { DirectExecutor } from './direct-executor.ts';
 import type { CommandExecutor } from './executor.ts';
+import { FaultyTransport } from './faults.ts';
 import { defaultLayout } from './layout.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -51,10 +52,11 @@ export async function startNode(
     logger,
     ...(tls ? { tls: { certFile: tls.cert, keyFile: tls.key, caFile: tls.ca } } : {}),
   });
+  const faulty = config.testing.faultInjection ? new FaultyTransport(transport) : undefined;
   const cluster = new ClusterNode({
     config,
     storage,
-    transport,
+    transport: faulty ?? transport,
     logger,
     peers: {
       setPeer: (id, rpc) => (rpc ? transport.addPeer(id, `${scheme}://${rpc}`) : transport.removePeer(id)),
@@ -78,6 +80,11 @@ export async function startNode(
     addNode: (node: CatalogNode) => cluster.addNode(node),
     removeNode: (id: NodeId) => cluster.removeNode(id),
     transferLeader: (group: GroupId, to: NodeId) => cluster.transferLeader(group, to),
+    ...(faulty
+      ? {
+          injectFaults: (peers: readonly NodeId[]) => (faulty.block(peers), { blocked: faulty.blockedPeers }),
+        }
+      : {}),
   };
   const api = await ApiServer.listen(backend, { ...split(config.node.api), logger: log });
   const metrics = createMetrics({ node: cluster, transport: () => flatten(transport.stats()) });

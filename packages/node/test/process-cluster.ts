@@ -1,0 +1,215 @@
+/**
+ * Real multi-process clusters for tests: each node is a `flotilla start` OS process on loopback with its own
+ * LMDB directory; the harness tracks pids and kills what it started. Ports are reserved by binding port 0.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlotillaClient } from '@flotilla/node';
+import { cliCommand } from '../src/local-cluster.ts';
+
+export interface NodePorts {
+  readonly rpc: number;
+  readonly api: number;
+  readonly admin: number;
+}
+
+export interface ClusterOptions {
+  /** Extra TOML appended to every node's config (e.g. `[raft]` settings). */
+  readonly extraToml?: string;
+  readonly userShards?: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class ProcessCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
+  readonly ports = new Map<number, NodePorts>();
+  readonly processes = new Map<number, ChildProcess>();
+  private readonly clients: FlotillaClient[] = [];
+  members: number[] = [];
+
+  constructor(private readonly options: ClusterOptions = {}) {}
+
+  async reserve(ids: readonly number[]): Promise<void> {
+    for (const id of ids) {
+      if (!this.ports.has(id))
+        this.ports.set(id, { rpc: await freePort(), api: await freePort(), admin: await freePort() });
+    }
+  }
+
+  api(id: number): string {
+    return `127.0.0.1:${this.ports.get(id)!.api}`;
+  }
+
+  rpc(id: number): string {
+    return `127.0.0.1:${this.ports.get(id)!.rpc}`;
+  }
+
+  /** Writes configs for `members` and starts them. `join` nodes start empty and wait to be added. */
+  async start(members: readonly number[], options: { join?: readonly number[] } = {}): Promise<void> {
+    this.members = [...members];
+    await this.reserve([...members, ...(options.join ?? [])]);
+    for (const id of members) this.spawn(id, members, false);
+    for (const id of options.join ?? []) this.spawn(id, members, true);
+  }
+
+  private configPath(id: number): string {
+    return join(this.dir, `node${id}.toml`);
+  }
+
+  private writeConfig(id: number, members: readonly number[], joining: boolean): void {
+    const p = this.ports.get(id)!;
+    const list = members
+      .map((m) => `  { id = ${m}, rpc = "${this.rpc(m)}", api = "${this.api(m)}" },`)
+      .join('\n');
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(
+      this.configPath(id),
+      `[node]
+id = ${id}
+data_dir = "${join(this.dir, `data${id}`)}"
+rpc = "127.0.0.1:${p.rpc}"
+api = "127.0.0.1:${p.api}"
+admin = "127.0.0.1:${p.admin}"
+log_level = "warn"
+request_timeout_ms = 4000
+
+[cluster]
+members = [
+${list}
+]
+join = ${joining}
+peer_wait_backoff_ms = 10
+peer_wait_backoff_max_ms = 200
+
+[sharding]
+user_shards = ${this.options.userShards ?? 32}
+
+[security]
+secret = "process-cluster-test-secret"
+
+[testing]
+fault_injection = true
+
+${this.options.extraToml ?? ''}
+`,
+    );
+  }
+
+  /** Starts (or restarts from its existing data directory) one node. */
+  spawn(id: number, members: readonly number[] = this.members, joining = false): ChildProcess {
+    if (!this.ports.has(id)) throw new Error(`no ports reserved for node ${id}`);
+    this.writeConfig(id, members, joining);
+    const { command, args } = cliCommand();
+    const child = spawn(command, [...args, 'start', '--config', this.configPath(id)], {
+      stdio: ['ignore', 'ignore', process.env.FLOTILLA_TEST_LOGS ? 'inherit' : 'ignore'],
+    });
+    this.processes.set(id, child);
+    return child;
+  }
+
+  /** Kills a node's process by pid (SIGKILL by default) and waits for it to exit. */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.processes.get(id);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    process.kill(child.pid!, signal);
+    await exited;
+  }
+
+  async client(ids: readonly number[] = this.members, timeoutMs = 8_000): Promise<FlotillaClient> {
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      try {
+        const client = await FlotillaClient.connect({ addresses: ids.map((id) => this.api(id)), timeoutMs });
+        this.clients.push(client);
+        return client;
+      } catch (error) {
+        if (performance.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients) c.close();
+    await Promise.all([...this.processes.keys()].map((id) => this.kill(id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+interface StatusGroup {
+  readonly id: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leaderId: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly voters: readonly number[];
+  readonly learners: readonly number[];
+}
+
+export interface NodeStatus {
+  readonly nodeId: number;
+  readonly groups: readonly StatusGroup[];
+  readonly counters: Record<string, number>;
+}
+
+export async function statusOf(client: FlotillaClient, address: string): Promise<NodeStatus> {
+  return (await client.status(address)) as NodeStatus;
+}
+
+/** Polls until `check` returns a value (not undefined) or the time is up. */
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (performance.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every node in `ids` sees a leader for every group, and all agree on it. */
+export async function waitForFormation(
+  cluster: ProcessCluster,
+  client: FlotillaClient,
+  ids: readonly number[],
+  timeoutMs = 20_000,
+) {
+  return eventually('formation', timeoutMs, async () => {
+    const statuses = await Promise.all(ids.map((id) => statusOf(client, cluster.api(id))));
+    const first = statuses[0]!;
+    if (first.groups.length === 0) return undefined;
+    for (const s of statuses) {
+      for (const g of s.groups) {
+        if (g.leaderId === 0) return undefined;
+        const other = first.groups.find((x) => x.id === g.id);
+        if (!other || other.leaderId !== g.leaderId) return undefined;
+      }
+    }
+    return statuses;
+  });
+}
