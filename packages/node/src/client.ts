@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   encodeKvCommand,
+  FlotillaError,
   type GroupId,
   type KvCommand,
   type KvResult,
@@ -253,7 +254,8 @@ export class FlotillaClient {
       } catch (error) {
         if (error instanceof NotLeaderError && error.leaderHint) this.leaders.set(group, error.leaderHint);
         else this.leaders.delete(group);
-        const connectionError = !(error instanceof Error && 'code' in error);
+        // Socket errors (ECONNREFUSED, reset) are not Flotilla errors: that node is gone, try another.
+        const connectionError = !(error instanceof FlotillaError);
         if ((!isRetryable(error) && !connectionError) || performance.now() + 1 >= deadline) throw error;
         if (connectionError || attempt % 4 === 3) await this.refreshTopology().catch(() => {});
         await sleep(

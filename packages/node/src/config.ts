@@ -142,8 +142,8 @@ function members(t: Table): MemberConfig[] {
 
 function raftSettings(t: Table): RaftSettings {
   const s = 'raft';
-  const electionTicks = int(t, s, 'election_ticks', 10, 2, 1000);
-  const heartbeatTicks = int(t, s, 'heartbeat_ticks', 1, 1, electionTicks - 1);
+  const electionTicks = int(t, s, 'election_ticks', 20, 2, 1000);
+  const heartbeatTicks = int(t, s, 'heartbeat_ticks', 2, 1, electionTicks - 1);
   const readOnly = str(t, s, 'read_only', 'safe');
   if (readOnly !== 'safe' && readOnly !== 'lease')
     throw new InvalidConfigError('raft.read_only', "must be 'safe' or 'lease'");
@@ -151,7 +151,7 @@ function raftSettings(t: Table): RaftSettings {
   if (readOnly === 'lease' && !checkQuorum)
     throw new InvalidConfigError('raft.read_only', 'lease reads need raft.check_quorum = true');
   return {
-    tickMs: int(t, s, 'tick_ms', 10, 1, 10_000),
+    tickMs: int(t, s, 'tick_ms', 5, 1, 10_000),
     electionTicks,
     heartbeatTicks,
     preVote: bool(t, s, 'pre_vote', true),

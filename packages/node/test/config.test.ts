@@ -18,11 +18,11 @@ function rejects(doc: Record<string, unknown>, key: string): void {
   );
 }
 
-test('a valid cluster config resolves defaults: 32 user shards, 10 ms ticks, loopback admin', () => {
+test('a valid cluster config resolves defaults: 32 user shards, 5 ms ticks, loopback admin', () => {
   const config = configFromToml(base());
   assert.equal(config.node.rpc, '127.0.0.1:7001');
   assert.equal(config.sharding.userShards, 32);
-  assert.equal(config.raft.tickMs, 10);
+  assert.equal(config.raft.tickMs, 5);
   assert.match(config.node.admin, /^127\.0\.0\.1:/);
   assert.equal(config.cluster?.members.length, 3);
 });
