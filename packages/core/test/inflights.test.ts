@@ -28,7 +28,7 @@ test('the window is full once its bytes reach bytesMax, whatever the count', () 
   ];
   for (const [sizes, bytesMax, full] of table) {
     const w = new Inflights(10, bytesMax);
-    sizes.forEach((b, i) => w.add(i + 1, b));
+    for (const [i, b] of sizes.entries()) w.add(i + 1, b);
     assert.equal(w.full(), full, `${sizes} of ${bytesMax}`);
     assert.equal(
       w.sizeBytes,
