@@ -54,7 +54,6 @@ export class TestNode {
     if (snap.meta.index > 0) this.sm.restore(snap.data, snap.meta);
     this.held = undefined;
     this.raft = new RaftNode({
-      random: this.id * 7919,
       ...this.options,
       id: this.id,
       group: GROUP,
@@ -83,6 +82,8 @@ export interface ClusterOptions {
   /** Options for every node (merged under `perNode`). */
   readonly options?: NodeOptions;
   readonly perNode?: Readonly<Record<number, NodeOptions>>;
+  /** Seeds every node's election timer (each node gets its own stream). Default 0. */
+  readonly seed?: number;
 }
 
 /** Bound on delivery rounds in `stabilize`: a scenario that does not settle is a failure, not a hang. */
@@ -110,7 +111,8 @@ export class Cluster {
   }
 
   private createNode(id: NodeId): TestNode {
-    const node = new TestNode(id, { ...this.opts.options, ...this.opts.perNode?.[id] });
+    const random = (this.opts.seed ?? 0) * 104_729 + id * 7919;
+    const node = new TestNode(id, { random, ...this.opts.options, ...this.opts.perNode?.[id] });
     this.nodes.set(id, node);
     return node;
   }
