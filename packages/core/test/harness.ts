@@ -229,13 +229,33 @@ export class Cluster {
     return now.length;
   }
 
-  /** Takes every Ready and delivers every message until nothing moves (held nodes stay held). */
-  stabilize(): void {
+  /**
+   * Takes every Ready and delivers every message (matching `which`) until nothing moves. Held nodes stay
+   * held; messages not matching `which` stay queued (delayed, not lost).
+   */
+  stabilize(which: (m: Message) => boolean = () => true): void {
     for (let round = 0; round < STABILIZE_ROUNDS_MAX; round++) {
       let moved = false;
       for (const id of this.ids()) while (this.process(id)) moved = true;
-      if (this.deliver() > 0) moved = true;
+      if (this.deliver(which) > 0) moved = true;
       if (!moved) return;
+    }
+    throw new Error('cluster did not stabilize');
+  }
+
+  /** Like `stabilize`, but stops (returning true) as soon as `done` holds after a step. */
+  stabilizeUntil(done: () => boolean): boolean {
+    for (let round = 0; round < STABILIZE_ROUNDS_MAX; round++) {
+      if (done()) return true;
+      let moved = false;
+      for (const id of this.ids()) while (this.process(id)) moved = true;
+      if (done()) return true;
+      const next = this.queue[0];
+      if (next) {
+        this.deliver((m) => m === next);
+        moved = true;
+      }
+      if (!moved) return done();
     }
     throw new Error('cluster did not stabilize');
   }
