@@ -131,6 +131,32 @@ test('pre-vote: an isolated node does not raise its term and does not disrupt th
   assert.equal(c.raft(3).leaderId, 1);
 });
 
+test('pre-vote: answering a pre-vote request changes neither the term nor the vote of the receiver', () => {
+  const c = new Cluster({ voters: [1, 2, 3], options: { preVote: true, checkQuorum: false } });
+  c.elect(1);
+  const term = c.raft(2).term;
+  const last = c.raft(3).status().lastIndex;
+  c.raft(2).step({
+    type: 'preVote',
+    from: 3,
+    to: 2,
+    term: term + 1,
+    index: last,
+    logTerm: c.raft(3).logTerm(last)!,
+    transfer: false,
+  });
+  c.process(2);
+  assert.equal(c.raft(2).term, term);
+  assert.equal(c.raft(2).status().vote, 1);
+  assert.equal(c.raft(2).leaderId, 1, 'it keeps following its leader');
+  const answer = c
+    .node(2)
+    .readys.at(-1)!
+    .messages.find((m) => m.type === 'preVoteResponse');
+  assert.ok(answer && answer.type === 'preVoteResponse' && !answer.reject, 'granted, for the future term');
+  assert.equal(answer.term, term + 1);
+});
+
 test('without pre-vote an isolated node raises its term, and its rejoin deposes the leader', () => {
   const c = new Cluster({ voters: [1, 2, 3], options: { preVote: false, checkQuorum: true } });
   c.elect(1);

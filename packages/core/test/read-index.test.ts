@@ -154,3 +154,16 @@ test('lease reads: not answered from the lease during a leadership transfer', ()
     'a quorum round is used instead',
   );
 });
+
+test('lease reads: not answered from the lease while a lagging transfer target catches up', () => {
+  const c = leaseCluster();
+  c.put(1, 'k', 'v');
+  c.stabilize((m) => m.to !== 3 && m.from !== 3); // node 3 lags; the lease still holds
+  c.raft(1).readIndex(bytes('before'));
+  c.process(1);
+  assert.deepEqual(reads(c, 1), ['before@5'], 'the lease answers');
+  c.raft(1).transferLeadership(3); // no TimeoutNow yet: node 3 must catch up first
+  c.raft(1).readIndex(bytes('during'));
+  c.process(1);
+  assert.deepEqual(reads(c, 1), ['before@5'], 'no lease answer once a transfer has started');
+});
