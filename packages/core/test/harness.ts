@@ -67,13 +67,6 @@ export class TestNode {
   entries(lo = 1): readonly Entry[] {
     return this.raft.logEntries(lo, Number.MAX_SAFE_INTEGER);
   }
-
-  /** Values the state machine applied, by log index (application commands only). */
-  appliedData(): string[] {
-    return this.applied
-      .filter((e) => e.kind === EntryKind.Normal && e.data.length > 0)
-      .map((e) => new TextDecoder().decode(e.data));
-  }
 }
 
 export interface ClusterOptions {

@@ -282,6 +282,26 @@ test('a removed leader steps down and the remaining voters carry on', () => {
   assert.equal(c.leader(), leader, 'the removed node does not disrupt the new leader');
 });
 
+test('a leader replaced through joint consensus steps down once the joint configuration is left', () => {
+  const c = new Cluster({ voters: [1, 2, 3] });
+  c.elect(1);
+  c.addEmptyNode(4);
+  c.raft(1).proposeConfChange({
+    changes: [
+      { op: 'addVoter', nodeId: 4 },
+      { op: 'removeNode', nodeId: 1 },
+    ],
+  });
+  c.run(5);
+  assert.equal(c.raft(1).role, 'follower');
+  const leader = c.waitForLeader();
+  assert.ok([2, 3, 4].includes(leader));
+  for (const id of [2, 3, 4]) assert.deepEqual(confState(c, id).voters, [2, 3, 4]);
+  c.put(leader, 'k', 'v');
+  c.run(3);
+  assert.equal(c.node(4).sm.get('k'), 'v');
+});
+
 test('a restarted node replays committed conf changes and knows the latest membership at once', () => {
   const c = new Cluster({ voters: [1, 2, 3] });
   c.elect(1);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AssertionError, CompactedError, type Entry, EntryKind, MemoryLogStorage } from '@flotilla/core';
+import fc from 'fast-check';
 import { RaftLog } from '../src/raft-log.ts';
 
 function entry(index: number, term: number, size = 0): Entry {
@@ -109,6 +110,32 @@ test('findConflictByTerm: the last index whose term is ≤ the given term (fast 
   ];
   for (const [index, term, want] of table)
     assert.deepEqual(log.findConflictByTerm(index, term), want, `${index}/${term}`);
+});
+
+test('property: findConflictByTerm returns the last index ≤ index whose term ≤ term', () => {
+  const increments = fc.array(fc.nat(2), { minLength: 1, maxLength: 30 });
+  fc.assert(
+    fc.property(increments, fc.nat(40), fc.nat(40), (incs, rawIndex, term) => {
+      const terms: number[] = [];
+      let t = 1;
+      for (const inc of incs) {
+        t += inc;
+        terms.push(t);
+      }
+      const log = logOf(terms);
+      const index = rawIndex % (terms.length + 1);
+      let want = 0;
+      for (let i = index; i >= 1; i--) {
+        if (terms[i - 1]! <= term) {
+          want = i;
+          break;
+        }
+      }
+      const got = log.findConflictByTerm(index, term);
+      assert.equal(got.index, want);
+      assert.equal(got.term, want === 0 ? 0 : terms[want - 1]);
+    }),
+  );
 });
 
 test('findConflictByTerm stops at the compaction point', () => {
