@@ -159,3 +159,21 @@ test('a window filled by lost appends recovers: each heartbeat answer frees one 
   assert.ok(ticks <= 2, `caught up after ${ticks} heartbeats`);
   assert.equal(c.node(2).sm.appliedIndex, 10);
 });
+
+test('committed entries are handed to the application in Readys of at most committedBytesPerReadyMax', () => {
+  const c = new Cluster({ voters: [1, 2, 3], perNode: { 3: { committedBytesPerReadyMax: 1000 } } });
+  c.elect(1);
+  c.node(3).hold = true; // node 3 takes in 30 entries of 100 bytes before applying any
+  for (let i = 0; i < 30; i++) c.raft(1).propose(new Uint8Array(100));
+  c.stabilize();
+  c.node(3).hold = false;
+  c.flush(3);
+  c.stabilize();
+  const sizes = c.node(3).readys.map((rd) => rd.committedEntries.reduce((n, e) => n + e.data.length, 0));
+  assert.ok(
+    sizes.every((s) => s <= 1000),
+    `bytes per Ready: ${sizes}`,
+  );
+  assert.ok(sizes.filter((s) => s > 0).length >= 3, 'the backlog was split over several Readys');
+  assert.equal(c.node(3).sm.appliedIndex, 4 + 30);
+});
