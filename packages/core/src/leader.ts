@@ -91,7 +91,8 @@ function handleHeartbeatResponse(r: Raft, m: HeartbeatResponseMessage): void {
   // If every append that filled the window was lost, nothing would ever free it: free one slot per
   // heartbeat so one more append goes out; a gap makes the follower reject it and we probe (etcd does this).
   if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
-  if (pr.matchIndex < r.log.lastIndex()) sendAppend(r, m.from, false);
+  // With sendIfEmpty: a follower whose appends were all lost is probed even when nothing new is proposed.
+  if (pr.matchIndex < r.log.lastIndex()) sendAppend(r, m.from, true);
   if (m.readRound === 0) return;
   r.readOnly.ack(m.from, m.readRound);
   confirmRounds(r);

@@ -36,8 +36,8 @@ export class MemoryKvStateMachine implements StateMachine<KvResult> {
   private readonly sessions: ClientSessions<KvResult>;
   private applied = 0;
 
-  constructor(options: { sessionsMax?: number } = {}) {
-    this.sessions = new ClientSessions(options.sessionsMax);
+  constructor(options: { sessionsMax?: number; sessionWindowMax?: number } = {}) {
+    this.sessions = new ClientSessions(options.sessionsMax, options.sessionWindowMax);
   }
 
   get appliedIndex(): number {

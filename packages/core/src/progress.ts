@@ -105,7 +105,11 @@ export class Progress {
     }
     // In probe state only the rejection of the append we sent last matters.
     if (this.nextIndex - 1 !== rejected) return false;
-    this.nextIndex = Math.max(Math.min(rejected, matchHint + 1), this.matchIndex + 1);
+    const next = Math.max(Math.min(rejected, matchHint + 1), this.matchIndex + 1);
+    // Unchanged only when a follower contradicts its own acknowledgment (it lost durable entries): do not
+    // answer at once, or the two would ping-pong; the next heartbeat probes again.
+    if (next === this.nextIndex) return false;
+    this.nextIndex = next;
     this.appendFlowPaused = false;
     return true;
   }

@@ -308,6 +308,7 @@ export class RaftNode {
       r.log.applied = e.index;
     }
     r.log.applying = Math.max(r.log.applying, r.log.applied);
+    r.maybeAutoLeave();
     if (r.role === 'leader') this.leaderOwnWriteDurable();
   }
 

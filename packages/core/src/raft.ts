@@ -270,6 +270,21 @@ export class Raft {
     this.uncommittedBytes = Math.max(0, this.uncommittedBytes - freed);
   }
 
+  /**
+   * Thesis §4.3: a leader leaves a joint configuration that asks for it (`autoLeave`) by itself, once every
+   * earlier conf change is applied — whoever entered it (a new leader may inherit the joint configuration).
+   */
+  maybeAutoLeave(): void {
+    const config = this.tracker.config;
+    if (this.role !== 'leader' || !isJoint(config) || !config.autoLeave) return;
+    if (this.pendingConfIndex > this.log.applied) return;
+    const { lastIndex } = this.appendEntries([
+      { kind: EntryKind.ConfChange, data: encodeConfChange({ changes: [] }) },
+    ]);
+    this.pendingConfIndex = lastIndex;
+    this.broadcastPending = true;
+  }
+
   abortLeaderTransfer(): void {
     this.leadTransferee = NONE;
   }
@@ -338,17 +353,5 @@ export class Raft {
     // The quorum changed: something may now be committed; new members need appends either way.
     commitAndRelease(this);
     bcastAppend(this);
-    if (
-      isJoint(this.tracker.config) &&
-      this.tracker.config.autoLeave &&
-      this.pendingConfIndex <= this.confIndex
-    ) {
-      // Thesis §4.3: the leader leaves the joint configuration by itself once it is applied.
-      const { lastIndex } = this.appendEntries([
-        { kind: EntryKind.ConfChange, data: encodeConfChange({ changes: [] }) },
-      ]);
-      this.pendingConfIndex = lastIndex;
-      bcastAppend(this);
-    }
   }
 }

@@ -24,15 +24,20 @@ function cmd(index: number, c: KvCommand, clientId = 'c', sequence = 0) {
 }
 
 test('ClientSessions: new, duplicate with the stored result, stale; no session without a client id', () => {
-  const s = new ClientSessions<string>();
+  const s = new ClientSessions<string>(1_000, 2);
   assert.deepEqual(s.check('a', 1), { kind: 'new' });
   s.record('a', 1, 'r1', 10);
   assert.deepEqual(s.check('a', 1), { kind: 'duplicate', result: 'r1' });
   assert.deepEqual(s.check('a', 2), { kind: 'new' });
   s.record('a', 2, 'r2', 11);
-  assert.deepEqual(s.check('a', 1), { kind: 'stale' });
+  assert.deepEqual(s.check('a', 1), { kind: 'duplicate', result: 'r1' }, 'still inside the window of 2');
+  s.record('a', 3, 'r3', 12);
+  assert.deepEqual(s.check('a', 1), { kind: 'stale' }, 'pushed out of the window: its result is gone');
   assert.deepEqual(s.check('a', 2), { kind: 'duplicate', result: 'r2' });
-  s.record('', 1, 'x', 12);
+  // Commands of one client in flight may apply out of order: a lower, unseen sequence is still new.
+  s.record('a', 5, 'r5', 13);
+  assert.deepEqual(s.check('a', 4), { kind: 'new' });
+  s.record('', 1, 'x', 14);
   assert.deepEqual(s.check('', 1), { kind: 'new' }, 'the empty client id has no session');
   assert.equal(s.size, 1);
 });
@@ -61,14 +66,23 @@ test('KV state machine: a retried command returns the first result and does not 
   assert.deepEqual(retry, first);
   assert.equal(sm.get('k'), '2');
   assert.equal(sm.writtenAt('k'), 2, 'the retry wrote nothing');
-  const [stale] = sm.apply([cmd(4, { op: 'put', key: 'k', value: 'old' }, 'c', 1)]);
-  assert.deepEqual(stale, { ok: false, error: 'stale-session' });
+  const [late] = sm.apply([cmd(4, { op: 'put', key: 'k', value: 'old' }, 'c', 1)]);
+  assert.deepEqual(late, put, 'an older retry inside the window gets its own first result');
   assert.equal(sm.get('k'), '2');
   assert.equal(sm.appliedIndex, 4, 'every command moves the applied index, duplicates included');
   // Without a session the same command applies every time.
   sm.apply([cmd(5, { op: 'put', key: 'n', value: 'x' }, '', 0)]);
   sm.apply([cmd(6, { op: 'put', key: 'n', value: 'x' }, '', 0)]);
   assert.equal(sm.writtenAt('n'), 6);
+});
+
+test('KV state machine: a retry older than the session window is refused as stale, not applied', () => {
+  const sm = new MemoryKvStateMachine({ sessionWindowMax: 2 });
+  for (let seq = 1; seq <= 3; seq++)
+    sm.apply([cmd(seq, { op: 'put', key: 'k', value: String(seq) }, 'c', seq)]);
+  const [stale] = sm.apply([cmd(4, { op: 'put', key: 'k', value: 'old' }, 'c', 1)]);
+  assert.deepEqual(stale, { ok: false, error: 'stale-session' });
+  assert.equal(sm.get('k'), '3');
 });
 
 test('KV state machine: sessions are LRU-bounded by sessionsMax', () => {
