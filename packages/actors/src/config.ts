@@ -47,8 +47,8 @@ export interface ActorSystemOptions {
   readonly throughputPerActor?: number;
   /** Messages a thread handles per event-loop turn before it yields to I/O (10000). */
   readonly dispatchBudgetMessages?: number;
-  /** Frames in one cross-thread batch; a fuller outbox is sent at once (4096). */
-  readonly batchFramesMax?: number;
+  /** Messages in one cross-thread batch; a fuller outbox is sent at once (4096). */
+  readonly batchMessagesMax?: number;
   /** Period of each thread's shared ticker (100 ms). */
   readonly tickIntervalMs?: number;
   /** Dead letters a host forwards to the main thread per turn; the rest are counted as dropped (1024). */
@@ -75,7 +75,7 @@ export interface HostConfig {
   readonly supervision: StrategySettings;
   readonly throughputPerActor: number;
   readonly dispatchBudgetMessages: number;
-  readonly batchFramesMax: number;
+  readonly batchMessagesMax: number;
   readonly tickIntervalMs: number;
   readonly deadLettersPerTurnMax: number;
   readonly hostLogLevel: LogLevel;
@@ -137,7 +137,7 @@ export function resolveOptions(options: ActorSystemOptions): SystemSettings {
     stopTimeoutMs: positiveMs('stopTimeoutMs', options.stopTimeoutMs ?? 5_000),
     throughputPerActor: positiveInt('throughputPerActor', options.throughputPerActor ?? 64),
     dispatchBudgetMessages: positiveInt('dispatchBudgetMessages', options.dispatchBudgetMessages ?? 10_000),
-    batchFramesMax: positiveInt('batchFramesMax', options.batchFramesMax ?? 4096),
+    batchMessagesMax: positiveInt('batchMessagesMax', options.batchMessagesMax ?? 4096),
     tickIntervalMs: positiveMs('tickIntervalMs', options.tickIntervalMs ?? 100),
     deadLettersPerTurnMax: positiveInt('deadLettersPerTurnMax', options.deadLettersPerTurnMax ?? 1024),
     resourceLimits: options.resourceLimits,
@@ -156,7 +156,7 @@ export function hostConfigOf(s: SystemSettings): HostConfig {
     supervision: s.supervision,
     throughputPerActor: s.throughputPerActor,
     dispatchBudgetMessages: s.dispatchBudgetMessages,
-    batchFramesMax: s.batchFramesMax,
+    batchMessagesMax: s.batchMessagesMax,
     tickIntervalMs: s.tickIntervalMs,
     deadLettersPerTurnMax: s.deadLettersPerTurnMax,
     hostLogLevel: s.hostLogLevel,

@@ -10,6 +10,7 @@ import type { AnyActorRef } from './protocol.ts';
 export const F_DELIVER = 0;
 export const F_REPLY = 1;
 export const F_CONTROL = 2;
+export const F_TELLS = 3;
 
 /** A message for `path`#`uid`; `replyId` > 0 marks an ask whose reply goes to thread `replySlot`. */
 export type DeliverFrame = [
@@ -22,12 +23,24 @@ export type DeliverFrame = [
   replyId: number,
 ];
 
+/**
+ * Consecutive tells from one sender to one actor, in order: the common case (a stream of messages to one
+ * actor) costs one lookup and one small array per message instead of a frame each.
+ */
+export type TellsFrame = [
+  kind: typeof F_TELLS,
+  path: string,
+  uid: number,
+  sender: AnyActorRef | undefined,
+  messages: unknown[],
+];
+
 /** The answer to ask `askId`: a value, or (ok = false) an `ErrorDescriptor`. */
 export type ReplyFrame = [kind: typeof F_REPLY, askId: number, ok: boolean, value: unknown];
 
 export type ControlFrame = [kind: typeof F_CONTROL, control: Control];
 
-export type Frame = DeliverFrame | ReplyFrame | ControlFrame;
+export type Frame = DeliverFrame | TellsFrame | ReplyFrame | ControlFrame;
 
 /** Everything needed to (re)create a top-level actor on a thread that has never seen its class. */
 export interface SpawnSpec {

@@ -58,7 +58,7 @@ class HostThread {
         supervision: task.config.supervision,
         throughputPerActor: task.config.throughputPerActor,
         dispatchBudgetMessages: task.config.dispatchBudgetMessages,
-        batchFramesMax: task.config.batchFramesMax,
+        batchMessagesMax: task.config.batchMessagesMax,
         tickIntervalMs: task.config.tickIntervalMs,
       },
       {

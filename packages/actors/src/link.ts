@@ -1,16 +1,23 @@
 /**
  * One direction of talk to another thread: an outbox of frames flushed as one postMessage per event-loop
- * turn (or when `batchFramesMax` is reached), and the port listener for the other direction.
+ * turn (or when `batchMessagesMax` is reached), and the port listener for the other direction.
  */
 import type { MessagePort, Transferable } from 'node:worker_threads';
-import type { Frame } from './frames.ts';
+import { decodeFrames, encodeFrames } from './codec.ts';
+import { F_TELLS, type Frame, type TellsFrame } from './frames.ts';
+import type { AnyActorRef } from './protocol.ts';
+
+/** Encoded batches at least this big are transferred, smaller ones copied. */
+const TRANSFER_BYTES_MIN = 16 * 1024;
+/** Batches of at most this many messages go by structured clone, larger ones by msgpack (codec.ts). */
+const CLONE_MESSAGES_MAX = 4;
 
 export interface LinkOwner {
   /** The link has frames waiting; the owner flushes every dirty link once at the end of the turn. */
   markDirty(link: Link): void;
   /** A batch arrived from `slot`. */
   onFrames(fromSlot: number, frames: Frame[]): void;
-  /** A frame that structured clone refused (it carries a function, a class with private state, …). */
+  /** A frame the codec refused to encode. */
   onUnsendable(toSlot: number, frame: Frame, error: unknown): void;
 }
 
@@ -18,16 +25,23 @@ export class Link {
   readonly slot: number;
   private readonly port: MessagePort;
   private readonly owner: LinkOwner;
-  private readonly batchFramesMax: number;
+  private readonly batchMessagesMax: number;
   private frames: Frame[] = [];
+  /** Messages in `frames` (a tells frame counts each of its messages). */
+  private count = 0;
+  /** The last frame if it is a tells run that more tells can join. */
+  private run: TellsFrame | undefined;
   private closed = false;
 
-  constructor(slot: number, port: MessagePort, owner: LinkOwner, batchFramesMax: number) {
+  constructor(slot: number, port: MessagePort, owner: LinkOwner, batchMessagesMax: number) {
     this.slot = slot;
     this.port = port;
     this.owner = owner;
-    this.batchFramesMax = batchFramesMax;
-    port.on('message', (frames: Frame[]) => owner.onFrames(slot, frames));
+    this.batchMessagesMax = batchMessagesMax;
+    // Batches arrive encoded; frames that carry ports (transferred) arrive as structured-clone arrays.
+    port.on('message', (data: Uint8Array | Frame[]) =>
+      owner.onFrames(slot, data instanceof Uint8Array ? decodeFrames(data) : data),
+    );
   }
 
   get isClosed(): boolean {
@@ -36,28 +50,71 @@ export class Link {
 
   push(frame: Frame): void {
     if (this.closed) return;
+    this.run = undefined;
     this.frames.push(frame);
-    if (this.frames.length === 1) this.owner.markDirty(this);
-    else if (this.frames.length >= this.batchFramesMax) this.flush();
+    this.counted();
+  }
+
+  /** A tell; joins the previous frame when that is a run of tells from the same sender to the same actor. */
+  pushTell(path: string, uid: number, sender: AnyActorRef | undefined, message: unknown): void {
+    if (this.closed) return;
+    const run = this.run;
+    if (run !== undefined && run[1] === path && run[2] === uid && run[3] === sender) {
+      run[4].push(message);
+    } else {
+      this.run = [F_TELLS, path, uid, sender, [message]];
+      this.frames.push(this.run);
+    }
+    this.counted();
+  }
+
+  private counted(): void {
+    if (++this.count === 1) this.owner.markDirty(this);
+    else if (this.count >= this.batchMessagesMax) this.flush();
   }
 
   /** Sends `frame` with transferables (ports) right away, after what is queued, keeping the order. */
   pushTransferring(frame: Frame, transfer: Transferable[]): void {
     if (this.closed) return;
     this.flush();
+    this.run = undefined;
     this.port.postMessage([frame], transfer);
   }
 
   flush(): void {
     if (this.frames.length === 0 || this.closed) return;
     const frames = this.frames;
+    const count = this.count;
     this.frames = [];
+    this.run = undefined;
+    this.count = 0;
+    if (count <= CLONE_MESSAGES_MAX && this.postCloned(frames)) return;
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = encodeFrames(frames);
+    } catch {
+      this.postOneByOne(frames);
+      return;
+    }
+    this.post(bytes);
+  }
+
+  // Small batches go by V8's structured clone inside postMessage: its fixed cost is lower than msgpack's
+  // (codec.ts). A value it refuses (a function) falls back to msgpack, so both paths accept the same messages.
+  private postCloned(frames: Frame[]): boolean {
     try {
       this.port.postMessage(frames);
+      return true;
     } catch (error) {
-      if (!isDataCloneError(error)) throw error;
-      this.postOneByOne(frames);
+      if ((error as { name?: unknown } | null)?.name !== 'DataCloneError') throw error;
+      return false;
     }
+  }
+
+  // Transferring detaches the buffer, which costs more than copying a small one (MEASUREMENTS.md).
+  private post(bytes: Uint8Array<ArrayBuffer>): void {
+    if (bytes.byteLength >= TRANSFER_BYTES_MIN) this.port.postMessage(bytes, [bytes.buffer]);
+    else this.port.postMessage(bytes);
   }
 
   /** Closes the port (which closes the other end too); queued frames are flushed first. */
@@ -68,21 +125,22 @@ export class Link {
     this.port.close();
   }
 
-  // One bad message must not sink its batch: resend one frame per postMessage, reporting the ones refused.
+  // One bad message must not sink its batch: encode one frame (one message) at a time, reporting the refused.
   private postOneByOne(frames: Frame[]): void {
     for (const frame of frames) {
-      try {
-        this.port.postMessage([frame]);
-      } catch (error) {
-        if (!isDataCloneError(error)) throw error;
-        this.owner.onUnsendable(this.slot, frame, error);
+      if (frame[0] === F_TELLS && frame[4].length > 1) {
+        const [kind, path, uid, sender, messages] = frame;
+        this.postOneByOne(messages.map((message): Frame => [kind, path, uid, sender, [message]]));
+        continue;
       }
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = encodeFrames([frame]);
+      } catch (error) {
+        this.owner.onUnsendable(this.slot, frame, error);
+        continue;
+      }
+      this.post(bytes);
     }
   }
-}
-
-function isDataCloneError(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'DataCloneError'
-  );
 }

@@ -20,7 +20,7 @@ import {
   rebuildError,
 } from './errors.ts';
 import type { DeadLetter, DeadLetterReason, SystemEvent } from './events.ts';
-import { type Control, F_CONTROL, F_DELIVER, F_REPLY, type Frame } from './frames.ts';
+import { type Control, F_CONTROL, F_DELIVER, F_REPLY, F_TELLS, type Frame } from './frames.ts';
 import { startCell, stopCell } from './lifecycle.ts';
 import { Link, type LinkOwner } from './link.ts';
 import type { Logger } from './logger.ts';
@@ -55,7 +55,7 @@ export interface RuntimeSettings {
   readonly supervision: StrategySettings;
   readonly throughputPerActor: number;
   readonly dispatchBudgetMessages: number;
-  readonly batchFramesMax: number;
+  readonly batchMessagesMax: number;
   readonly tickIntervalMs: number;
 }
 
@@ -161,7 +161,8 @@ export class Runtime implements LinkOwner {
       else this.deadLetter(target, message, sender, reason);
       return;
     }
-    link.push([F_DELIVER, target.path, target.uid, message, sender, this.slot, askId]);
+    if (askId === 0) link.pushTell(target.path, target.uid, sender, message);
+    else link.push([F_DELIVER, target.path, target.uid, message, sender, this.slot, askId]);
   }
 
   /**
@@ -381,7 +382,7 @@ export class Runtime implements LinkOwner {
 
   /** A link whose incoming frames are handled, but which carries no routed messages until registered. */
   createLink(slot: number, port: MessagePort): Link {
-    return new Link(slot, port, this, this.settings.batchFramesMax);
+    return new Link(slot, port, this, this.settings.batchMessagesMax);
   }
 
   registerLink(link: Link): void {
@@ -429,6 +430,9 @@ export class Runtime implements LinkOwner {
           this.deliverLocal(frame[1], frame[2], frame[3] as Message, frame[4], reply, true);
           break;
         }
+        case F_TELLS:
+          this.deliverRun(frame[1], frame[2], frame[3], frame[4] as Message[]);
+          break;
         case F_REPLY:
           this.asks.settle(
             frame[1],
@@ -445,8 +449,21 @@ export class Runtime implements LinkOwner {
     }
   }
 
+  /** Tells that arrived as a run: one lookup, then each message in order (the rest as dead letters). */
+  private deliverRun(path: string, uid: number, sender: AnyActorRef | undefined, messages: Message[]): void {
+    const cell = this.liveCell(path, uid);
+    let i = 0;
+    if (cell !== undefined) {
+      while (i < messages.length && cell.offer(messages[i]!, sender, undefined)) i++;
+    }
+    for (; i < messages.length; i++) this.deliverLocal(path, uid, messages[i]!, sender, undefined, true);
+  }
+
   onUnsendable(toSlot: number, frame: Frame, error: unknown): void {
-    if (frame[0] === F_DELIVER) {
+    if (frame[0] === F_TELLS) {
+      const target = { path: frame[1], uid: frame[2], slot: toSlot };
+      for (const message of frame[4]) this.deadLetter(target, message, frame[3], 'not-cloneable');
+    } else if (frame[0] === F_DELIVER) {
       const target = { path: frame[1], uid: frame[2], slot: toSlot };
       if (frame[6] > 0) this.asks.settle(frame[6], false, error);
       else this.deadLetter(target, frame[3], frame[4], 'not-cloneable');

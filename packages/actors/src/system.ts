@@ -117,7 +117,7 @@ export class ActorSystem {
         supervision: settings.supervision,
         throughputPerActor: settings.throughputPerActor,
         dispatchBudgetMessages: settings.dispatchBudgetMessages,
-        batchFramesMax: settings.batchFramesMax,
+        batchMessagesMax: settings.batchMessagesMax,
         tickIntervalMs: settings.tickIntervalMs,
       },
       {

@@ -62,7 +62,7 @@ export class TestKit {
         supervision: options.supervision ?? oneForOne(),
         throughputPerActor: 64,
         dispatchBudgetMessages: 10_000,
-        batchFramesMax: 4096,
+        batchMessagesMax: 4096,
         tickIntervalMs: options.tickIntervalMs ?? 100,
       },
       {
