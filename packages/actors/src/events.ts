@@ -45,6 +45,8 @@ export type SystemEvent =
       readonly respawned: number;
     }
   | { readonly type: 'host-supervisor-restarted'; readonly slot: number; readonly error: string }
+  /** A host did not come up in time (a worker failed at bootstrap): its task moves to a freshly built pool. */
+  | { readonly type: 'host-pool-rebuilt'; readonly slot: number }
   | { readonly type: 'system-failed'; readonly error: string };
 
 /** A minimal synchronous pub/sub. A listener that throws is reported to `onListenerError`, never to the publisher. */

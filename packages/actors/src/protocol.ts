@@ -68,7 +68,7 @@ export interface Actor<P extends Message> {
   postStop?(context: ActorContext<P>): void | Promise<void>;
   preRestart?(error: unknown, context: ActorContext<P>): void | Promise<void>;
   /** How this actor supervises its children; the system default when absent. */
-  readonly supervisorStrategy?: SupervisorStrategy;
+  readonly supervisorStrategy?: SupervisorStrategy | undefined;
 }
 
 /** An actor class: constructed with its props (which must be structured-cloneable to cross threads). */

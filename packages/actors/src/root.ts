@@ -252,6 +252,7 @@ export class Root {
     // A replacement worker that failed at bootstrap leaves piscina without workers for our task.
     this.runtime.log.error({ slot: attempt.slot }, 'host did not start in time; rebuilding its pool');
     this.pools.markBroken(attempt.slot);
+    this.hooks.emit({ type: 'host-pool-rebuilt', slot: attempt.slot });
     attempt.abort.abort(new HostFailedError(attempt.slot, 'did not start in time'));
   }
 
