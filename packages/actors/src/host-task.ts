@@ -7,13 +7,14 @@ import { type MessagePort, workerData } from 'node:worker_threads';
 import { assertNever } from '@flotilla/core';
 import { pino } from 'pino';
 import type { HostConfig } from './config.ts';
+import { waitIdle } from './dispatcher.ts';
 import { describeError } from './errors.ts';
 import type { DeadLetter } from './events.ts';
 import { type Control, F_CONTROL, type HostRequest } from './frames.ts';
 import { stopCell } from './lifecycle.ts';
 import type { Link } from './link.ts';
 import { type Logger, silentLogger } from './logger.ts';
-import { Runtime, waitIdle } from './runtime.ts';
+import { Runtime } from './runtime.ts';
 import { realScheduler } from './scheduler.ts';
 
 // A preload that throws fails the thread at bootstrap, before it takes a task (tests rely on that).
@@ -114,7 +115,7 @@ class HostThread {
         this.runtime.watches.hostRestarted(control.slot, control.respawned);
         return;
       case 'end':
-        this.runtime.closeLinks();
+        this.runtime.links.closeAll();
         this.end('ended');
         return;
       default:

@@ -6,6 +6,7 @@ import type { MessagePort, Transferable } from 'node:worker_threads';
 import { decodeFrames, encodeFrames } from './codec.ts';
 import { F_TELLS, type Frame, type TellsFrame } from './frames.ts';
 import type { AnyActorRef } from './protocol.ts';
+import type { Scheduler } from './scheduler.ts';
 
 /** Encoded batches at least this big are transferred, smaller ones copied. */
 const TRANSFER_BYTES_MIN = 16 * 1024;
@@ -142,5 +143,59 @@ export class Link {
       }
       this.post(bytes);
     }
+  }
+}
+
+/** The links of one thread, by slot, and the end-of-turn flush of those that have frames waiting. */
+export class LinkSet {
+  private readonly scheduler: Scheduler;
+  private readonly bySlot = new Map<number, Link>();
+  private dirty: Link[] = [];
+  private flushScheduled = false;
+
+  constructor(scheduler: Scheduler) {
+    this.scheduler = scheduler;
+  }
+
+  get hasDirty(): boolean {
+    return this.dirty.length > 0;
+  }
+
+  get(slot: number): Link | undefined {
+    return this.bySlot.get(slot);
+  }
+
+  /** Routes messages for `link.slot` through `link` (closing a link it replaces). */
+  register(link: Link): void {
+    const old = this.bySlot.get(link.slot);
+    if (old !== undefined && old !== link) old.close();
+    this.bySlot.set(link.slot, link);
+  }
+
+  remove(slot: number): void {
+    this.bySlot.get(slot)?.close();
+    this.bySlot.delete(slot);
+  }
+
+  markDirty(link: Link): void {
+    this.dirty.push(link);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.scheduler.runAtTurnEnd(this.flush);
+    }
+  }
+
+  /** One postMessage per dirty link: everything the turn produced for that thread, in order. */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const link of dirty) link.flush();
+  };
+
+  closeAll(): void {
+    this.flush();
+    for (const link of this.bySlot.values()) link.close();
+    this.bySlot.clear();
   }
 }

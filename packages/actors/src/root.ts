@@ -207,7 +207,7 @@ export class Root {
     const respawned = await this.respawn(attempt);
     if (attempt.state !== 'starting') throw new HostFailedError(attempt.slot, 'died while starting');
     attempt.state = 'up';
-    this.runtime.registerLink(attempt.link);
+    this.runtime.links.register(attempt.link);
     for (const send of deferred) send();
     for (const other of this.upAttempts()) {
       if (other !== attempt && !this.connected.has(pairKey(attempt.slot, other.slot)))

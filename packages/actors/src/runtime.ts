@@ -8,6 +8,7 @@ import { AskTable, type ReplyAddress } from './asks.ts';
 import { ActorCell } from './cell.ts';
 import { ClassLoader } from './classes.ts';
 import type { ChildOptionsBase } from './context.ts';
+import { Dispatcher } from './dispatcher.ts';
 import {
   ActorNotFoundError,
   ActorStoppedError,
@@ -22,7 +23,7 @@ import {
 import type { DeadLetter, DeadLetterReason, SystemEvent } from './events.ts';
 import { type Control, F_CONTROL, F_DELIVER, F_REPLY, F_TELLS, type Frame } from './frames.ts';
 import { startCell, stopCell } from './lifecycle.ts';
-import { Link, type LinkOwner } from './link.ts';
+import { Link, type LinkOwner, LinkSet } from './link.ts';
 import type { Logger } from './logger.ts';
 import type { ActorKind, AnyActorClass, AnyActorRef, Message } from './protocol.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -79,13 +80,8 @@ export class Runtime implements LinkOwner {
   private readonly settings: RuntimeSettings;
   private readonly hooks: RuntimeHooks;
   private readonly cells = new Map<string, ActorCell>();
-  readonly links = new Map<number, Link>();
-  private dirtyLinks: Link[] = [];
-  private flushScheduled = false;
-  private runQueue: ActorCell[] = [];
-  private runHead = 0;
-  private drainScheduled = false;
-  private draining = false;
+  readonly links: LinkSet;
+  private readonly dispatcher: Dispatcher;
 
   constructor(settings: RuntimeSettings, hooks: RuntimeHooks) {
     this.settings = settings;
@@ -97,10 +93,16 @@ export class Runtime implements LinkOwner {
     this.log = settings.log;
     this.defaultStrategy = settings.supervision;
     this.asks = new AskTable(settings.scheduler);
+    this.dispatcher = new Dispatcher(
+      settings.scheduler,
+      settings.throughputPerActor,
+      settings.dispatchBudgetMessages,
+    );
     this.ticker = new HostTicker(settings.tickIntervalMs, settings.scheduler, (cell, message) =>
       this.deliverToCell(cell, message, undefined, undefined),
     );
     this.watches = new WatchBook(this);
+    this.links = new LinkSet(settings.scheduler);
     const guardianInit = {
       name: '',
       path: '/',
@@ -220,56 +222,12 @@ export class Runtime implements LinkOwner {
   // ---- dispatch --------------------------------------------------------------------------------------
 
   schedule(cell: ActorCell): void {
-    cell.scheduled = true;
-    this.runQueue.push(cell);
-    if (!this.drainScheduled && !this.draining) {
-      this.drainScheduled = true;
-      this.scheduler.runSoon(this.drain);
-    }
-  }
-
-  /**
-   * Runs queued actors, `throughputPerActor` messages each per pass, until the queue is empty or the turn's
-   * `dispatchBudgetMessages` is spent; then it yields to I/O and continues at the end of the turn.
-   */
-  private readonly drain = (): void => {
-    this.drainScheduled = false;
-    this.draining = true;
-    let budget = this.settings.dispatchBudgetMessages;
-    const throughput = this.settings.throughputPerActor;
-    try {
-      while (budget > 0 && this.runHead < this.runQueue.length) {
-        const cell = this.runQueue[this.runHead++]!;
-        cell.scheduled = false;
-        budget -= cell.process(Math.min(throughput, budget));
-        if (cell.canRun && !cell.scheduled) {
-          cell.scheduled = true;
-          this.runQueue.push(cell);
-        }
-      }
-    } finally {
-      this.draining = false;
-      this.compactRunQueue();
-    }
-    if (this.runHead < this.runQueue.length && !this.drainScheduled) {
-      this.drainScheduled = true;
-      this.scheduler.runAtTurnEnd(this.drain);
-    }
-  };
-
-  private compactRunQueue(): void {
-    if (this.runHead === this.runQueue.length) {
-      this.runQueue = [];
-      this.runHead = 0;
-    } else if (this.runHead > 1024) {
-      this.runQueue = this.runQueue.slice(this.runHead);
-      this.runHead = 0;
-    }
+    this.dispatcher.schedule(cell);
   }
 
   /** True when no live actor has mail or an async step in flight and nothing waits to be sent. */
   get isIdle(): boolean {
-    if (this.runHead < this.runQueue.length || this.dirtyLinks.length > 0) return false;
+    if (!this.dispatcher.isEmpty || this.links.hasDirty) return false;
     for (const cell of this.cells.values()) {
       if (cell.state === 'running' && (cell.busy || cell.mailbox.size > 0)) return false;
       if (cell.state === 'starting') return false;
@@ -376,7 +334,7 @@ export class Runtime implements LinkOwner {
   /** A link to thread `slot` that routes messages at once. */
   addLink(slot: number, port: MessagePort): Link {
     const link = this.createLink(slot, port);
-    this.registerLink(link);
+    this.links.register(link);
     return link;
   }
 
@@ -385,42 +343,16 @@ export class Runtime implements LinkOwner {
     return new Link(slot, port, this, this.settings.batchMessagesMax);
   }
 
-  registerLink(link: Link): void {
-    const old = this.links.get(link.slot);
-    if (old !== undefined && old !== link) old.close();
-    this.links.set(link.slot, link);
-  }
-
   /** The thread at `slot` died: close the link, fail the asks it held, forget its watchers. */
   peerDown(slot: number, reason: string): void {
-    const link = this.links.get(slot);
-    this.links.delete(slot);
-    link?.close();
+    this.links.remove(slot);
     this.asks.rejectForSlot(slot, () => new HostFailedError(slot, reason));
     this.watches.peerDown(slot);
   }
 
-  closeLinks(): void {
-    this.flushLinks();
-    for (const link of this.links.values()) link.close();
-    this.links.clear();
-  }
-
   markDirty(link: Link): void {
-    this.dirtyLinks.push(link);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      this.scheduler.runAtTurnEnd(this.flushLinks);
-    }
+    this.links.markDirty(link);
   }
-
-  /** One postMessage per dirty link: everything the turn produced for that thread, in order. */
-  readonly flushLinks = (): void => {
-    this.flushScheduled = false;
-    const dirty = this.dirtyLinks;
-    this.dirtyLinks = [];
-    for (const link of dirty) link.flush();
-  };
 
   onFrames(fromSlot: number, frames: Frame[]): void {
     for (const frame of frames) {
@@ -473,18 +405,6 @@ export class Runtime implements LinkOwner {
       this.log.error({ err: errorText(error), control: frame[1].type }, 'control frame not cloneable');
     }
   }
-}
-
-/** Resolves when the runtime has no work left, or after `timeoutMs` (shutdown's bounded drain). */
-export function waitIdle(runtime: Runtime, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  return new Promise((resolve) => {
-    const check = () => {
-      if (runtime.isIdle || performance.now() >= deadline) resolve();
-      else setTimeout(check, 1);
-    };
-    check();
-  });
 }
 
 export interface ChildSpawnOptions extends ChildOptionsBase {

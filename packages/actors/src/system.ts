@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto';
 import { InvalidConfigError } from '@flotilla/core';
 import { type ActorSystemOptions, hostConfigOf, resolveOptions, type SystemSettings } from './config.ts';
 import type { AskOptions, ChildOptionsBase, OptionsArgs, PropsOption } from './context.ts';
+import { waitIdle } from './dispatcher.ts';
 import { errorText, NameTakenError, SpawnError, SystemStoppedError } from './errors.ts';
 import { type DeadLetter, type DeadLetterReason, Stream, type SystemEvent } from './events.ts';
 import type { SpawnSpec } from './frames.ts';
@@ -21,7 +22,7 @@ import type {
   ReplyFor,
 } from './protocol.ts';
 import { type HostState, Root } from './root.ts';
-import { Runtime, waitIdle } from './runtime.ts';
+import { Runtime } from './runtime.ts';
 import { realScheduler } from './scheduler.ts';
 
 /** Where a top-level actor lives: a host slot, the least loaded host (default), or the main thread. */
@@ -281,7 +282,7 @@ export class ActorSystem {
       withTimeout(this.runtime.stopTopLevel(false), stopTimeoutMs),
     ]);
     await this.root.close(stopTimeoutMs);
-    this.runtime.closeLinks();
+    this.runtime.links.closeAll();
     this.runtime.asks.rejectAll(() => new SystemStoppedError('wait for a reply'));
     this.state = 'stopped';
     this.resolveTerminated(failure);
