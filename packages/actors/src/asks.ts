@@ -2,7 +2,7 @@
  * The asks a thread is waiting on: id → promise callbacks and timeout. Replies arrive from any thread by id;
  * a timeout rejects with `AskTimeoutError`, a dead target thread rejects its asks at once with `HostFailedError`.
  */
-import { AskTimeoutError } from './errors.ts';
+import { AskTimeoutError, TooManyAsksError } from './errors.ts';
 import type { Scheduler, TimerHandle } from './scheduler.ts';
 
 interface PendingAsk {
@@ -20,18 +20,22 @@ export interface ReplyAddress {
 
 export class AskTable {
   private readonly scheduler: Scheduler;
+  private readonly asksPendingMax: number;
   private readonly pending = new Map<number, PendingAsk>();
   private nextId = 1;
 
-  constructor(scheduler: Scheduler) {
+  constructor(scheduler: Scheduler, asksPendingMax: number) {
     this.scheduler = scheduler;
+    this.asksPendingMax = asksPendingMax;
   }
 
   get size(): number {
     return this.pending.size;
   }
 
+  /** Throws `TooManyAsksError` past `asksPendingMax` (every ask also ends by its timeout). */
   register(targetSlot: number, targetPath: string, messageType: string, timeoutMs: number) {
+    if (this.pending.size >= this.asksPendingMax) throw new TooManyAsksError(this.pending.size);
     const id = this.nextId++;
     const promise = new Promise<unknown>((resolve, reject) => {
       const timer = this.scheduler.setTimeout(() => {

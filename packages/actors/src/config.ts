@@ -31,6 +31,8 @@ export interface ActorSystemOptions {
   readonly mailboxCapacity?: number;
   /** Default `ask` timeout (5000 ms). */
   readonly askTimeoutMs?: number;
+  /** Asks one thread may wait on at once; past it `ask` rejects with `TooManyAsksError` (65536). */
+  readonly asksPendingMax?: number;
   /** Strategy of each thread's supervisor (over top-level actors) and of actors that declare none. */
   readonly supervision?: StrategySettings;
   /** Restart intensity of host threads (default 1 per 5 s, as OTP); past it the system fails and stops. */
@@ -72,6 +74,7 @@ export interface HostConfig {
   readonly nodeId: number | undefined;
   readonly mailboxCapacity: number;
   readonly askTimeoutMs: number;
+  readonly asksPendingMax: number;
   readonly supervision: StrategySettings;
   readonly throughputPerActor: number;
   readonly dispatchBudgetMessages: number;
@@ -124,6 +127,7 @@ export function resolveOptions(options: ActorSystemOptions): SystemSettings {
     nodeId: options.nodeId,
     mailboxCapacity: positiveInt('mailboxCapacity', options.mailboxCapacity ?? 4096),
     askTimeoutMs: positiveMs('askTimeoutMs', options.askTimeoutMs ?? 5_000),
+    asksPendingMax: positiveInt('asksPendingMax', options.asksPendingMax ?? 65_536),
     supervision: {
       kind: supervision.kind,
       maxRestarts: supervision.maxRestarts,
@@ -153,6 +157,7 @@ export function hostConfigOf(s: SystemSettings): HostConfig {
     nodeId: s.nodeId,
     mailboxCapacity: s.mailboxCapacity,
     askTimeoutMs: s.askTimeoutMs,
+    asksPendingMax: s.asksPendingMax,
     supervision: s.supervision,
     throughputPerActor: s.throughputPerActor,
     dispatchBudgetMessages: s.dispatchBudgetMessages,

@@ -13,6 +13,7 @@ export type ActorErrorCode =
   | 'FLOTILLA_NAME_TAKEN'
   | 'FLOTILLA_HOST_FAILED'
   | 'FLOTILLA_RESTART_LIMIT'
+  | 'FLOTILLA_TOO_MANY_ASKS'
   | 'FLOTILLA_SYSTEM_STOPPED';
 
 /**
@@ -128,6 +129,18 @@ export class RestartLimitError extends ActorError {
   }
 }
 
+/** This thread already waits on `asksPendingMax` replies; the ask was not sent. */
+export class TooManyAsksError extends ActorError {
+  readonly pending: number;
+  constructor(pending: number) {
+    super(
+      'FLOTILLA_TOO_MANY_ASKS',
+      `${pending} asks already wait for a reply on this thread (asksPendingMax)`,
+    );
+    this.pending = pending;
+  }
+}
+
 /** The system is shutting down or stopped; it spawns nothing and accepts no more asks. */
 export class SystemStoppedError extends ActorError {
   constructor(operation: string) {
@@ -154,6 +167,7 @@ const CLASSES: Record<ActorErrorCode, { prototype: ActorError }> = {
   FLOTILLA_NAME_TAKEN: NameTakenError,
   FLOTILLA_HOST_FAILED: HostFailedError,
   FLOTILLA_RESTART_LIMIT: RestartLimitError,
+  FLOTILLA_TOO_MANY_ASKS: TooManyAsksError,
   FLOTILLA_SYSTEM_STOPPED: SystemStoppedError,
 };
 

@@ -56,6 +56,7 @@ class HostThread {
         log: hostLogger(task.config, task.slot),
         mailboxCapacity: task.config.mailboxCapacity,
         askTimeoutMs: task.config.askTimeoutMs,
+        asksPendingMax: task.config.asksPendingMax,
         supervision: task.config.supervision,
         throughputPerActor: task.config.throughputPerActor,
         dispatchBudgetMessages: task.config.dispatchBudgetMessages,
@@ -168,5 +169,8 @@ class HostThread {
 
 function hostLogger(config: HostConfig, slot: number): Logger {
   if (config.hostLogLevel === 'silent') return silentLogger;
-  return pino({ level: config.hostLogLevel }, pino.destination(2)).child({ component: 'actors', host: slot });
+  return pino({ level: config.hostLogLevel }, pino.destination({ dest: 2, sync: true })).child({
+    component: 'actors',
+    host: slot,
+  });
 }

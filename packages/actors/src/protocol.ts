@@ -87,8 +87,15 @@ export interface ActorKind<C extends AnyActorClass> {
   readonly __class?: C;
 }
 
+/** `module` is a URL (`import.meta.url`), an absolute file path or a package specifier — never relative. */
 export function actorKind<C extends AnyActorClass>(module: string | URL, exportName: string): ActorKind<C> {
-  return { module: typeof module === 'string' ? module : module.href, exportName };
+  const specifier = typeof module === 'string' ? module : module.href;
+  if (specifier.startsWith('.')) {
+    throw new TypeError(
+      `actorKind(${specifier}): a relative path means nothing on another thread; use import.meta.url`,
+    );
+  }
+  return { module: specifier, exportName };
 }
 
 /** A reply the actor will give later (for example after a commit); from `context.replyLater(message)`. */

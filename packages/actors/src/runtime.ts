@@ -52,6 +52,7 @@ export interface RuntimeSettings {
   readonly log: Logger;
   readonly mailboxCapacity: number;
   readonly askTimeoutMs: number;
+  readonly asksPendingMax: number;
   /** Strategy of the thread's guardian and of actors that declare none. */
   readonly supervision: StrategySettings;
   readonly throughputPerActor: number;
@@ -92,7 +93,7 @@ export class Runtime implements LinkOwner {
     this.random = settings.random;
     this.log = settings.log;
     this.defaultStrategy = settings.supervision;
-    this.asks = new AskTable(settings.scheduler);
+    this.asks = new AskTable(settings.scheduler, settings.asksPendingMax);
     this.dispatcher = new Dispatcher(
       settings.scheduler,
       settings.throughputPerActor,
@@ -126,7 +127,13 @@ export class Runtime implements LinkOwner {
 
   ask(target: AnyActorRef, message: Message, sender: AnyActorRef | undefined, timeoutMs?: number) {
     const timeout = timeoutMs ?? this.settings.askTimeoutMs;
-    const { id, promise } = this.asks.register(target.slot, target.path, message.type, timeout);
+    let registered: ReturnType<AskTable['register']>;
+    try {
+      registered = this.asks.register(target.slot, target.path, message.type, timeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { id, promise } = registered;
     if (this.isLocal(target)) {
       this.deliverLocal(target.path, target.uid, message, sender, { slot: this.slot, id }, false);
     } else {

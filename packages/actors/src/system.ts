@@ -115,6 +115,7 @@ export class ActorSystem {
         log,
         mailboxCapacity: settings.mailboxCapacity,
         askTimeoutMs: settings.askTimeoutMs,
+        asksPendingMax: settings.asksPendingMax,
         supervision: settings.supervision,
         throughputPerActor: settings.throughputPerActor,
         dispatchBudgetMessages: settings.dispatchBudgetMessages,

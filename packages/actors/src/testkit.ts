@@ -28,6 +28,7 @@ export interface TestKitOptions {
   readonly seed?: number;
   readonly mailboxCapacity?: number;
   readonly askTimeoutMs?: number;
+  readonly asksPendingMax?: number;
   /** Strategy of the guardian (top-level actors) and of actors that declare none. */
   readonly supervision?: StrategySettings;
   readonly tickIntervalMs?: number;
@@ -59,6 +60,7 @@ export class TestKit {
         log: silentLogger,
         mailboxCapacity: options.mailboxCapacity ?? 4096,
         askTimeoutMs: options.askTimeoutMs ?? 5_000,
+        asksPendingMax: options.asksPendingMax ?? 65_536,
         supervision: options.supervision ?? oneForOne(),
         throughputPerActor: 64,
         dispatchBudgetMessages: 10_000,

@@ -6,6 +6,7 @@ import {
   AskTimeoutError,
   MailboxFullError,
   TestKit,
+  TooManyAsksError,
 } from '../src/index.ts';
 import { Counter } from './fixtures/counter.ts';
 import { type Log, Silent, Slow } from './fixtures/local.ts';
@@ -123,4 +124,24 @@ test('replyLater answers an ask after later messages; a failing receive rejects 
   );
   await kit.runUntilIdle();
   await boom;
+});
+
+test('asks waiting at once are bounded: past asksPendingMax an ask rejects with TooManyAsksError', async () => {
+  const kit = new TestKit({ asksPendingMax: 2 });
+  const silent = kit.spawn(Silent);
+  const waiting = [
+    kit.ask(silent, { type: 'never' }, { timeoutMs: 100 }),
+    kit.ask(silent, { type: 'never' }, { timeoutMs: 100 }),
+  ];
+  for (const ask of waiting) ask.catch(() => {});
+  await assert.rejects(kit.ask(silent, { type: 'never' }), TooManyAsksError);
+  await kit.advance(100);
+  await Promise.allSettled(waiting);
+  const again = assert.rejects(
+    kit.ask(silent, { type: 'never' }, { timeoutMs: 10 }),
+    AskTimeoutError,
+    'room again once the earlier asks timed out',
+  );
+  await kit.advance(10);
+  await again;
 });
