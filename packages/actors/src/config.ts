@@ -37,7 +37,10 @@ export interface ActorSystemOptions {
   readonly supervision?: StrategySettings;
   /** Restart intensity of host threads (default 1 per 5 s, as OTP); past it the system fails and stops. */
   readonly hostRestarts?: RestartIntensity;
-  /** A host that is not up within this time failed at bootstrap; its pool is rebuilt (15000 ms). */
+  /**
+   * A host not up within this time counts as failed at bootstrap and its pool is rebuilt (15000 ms); a pool
+   * left without workers is detected sooner, by its thread count.
+   */
   readonly hostStartTimeoutMs?: number;
   /** Bound on a main → host request: spawn, stop, reset (10000 ms). */
   readonly requestTimeoutMs?: number;

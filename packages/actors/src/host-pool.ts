@@ -68,6 +68,15 @@ export class HostPools {
     if (entry.broken && entry.live.size === 0) this.retire(entry);
   }
 
+  /**
+   * True when the pool of `slot` has fewer threads than host tasks to run: piscina replaces a dead worker at
+   * once, unless a worker failed at bootstrap, after which it never does — the waiting task would wait forever.
+   */
+  isStuck(slot: number): boolean {
+    const entry = this.slotPool.get(slot);
+    return entry !== undefined && entry.pool.threads.length < entry.live.size;
+  }
+
   /** The host of `slot` never came up: its pool is no longer trusted to replace workers. */
   markBroken(slot: number): void {
     const entry = this.slotPool.get(slot);

@@ -15,6 +15,9 @@ import { admitRestart, backoffDelayMs } from './supervision.ts';
 
 export type HostState = 'starting' | 'up' | 'down' | 'ending' | 'ended';
 
+/** How often a starting host's pool is checked for having lost its workers. */
+const START_CHECK_INTERVAL_MS = 50;
+
 interface PendingRequest {
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
@@ -33,7 +36,8 @@ interface HostAttempt {
   readonly failReady: (error: Error) => void;
   state: HostState;
   task: Promise<unknown>;
-  startTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Watches a starting host until it is ready (see `checkStart`). */
+  startTimer: ReturnType<typeof setInterval> | undefined;
 }
 
 export interface RootHooks {
@@ -193,14 +197,15 @@ export class Root {
       () => this.onTaskEnded(attempt),
       (error: unknown) => this.onHostDeath(attempt, error),
     );
-    attempt.startTimer = setTimeout(() => this.onStartTimeout(attempt), this.settings.hostStartTimeoutMs);
+    const deadline = Date.now() + this.settings.hostStartTimeoutMs;
+    attempt.startTimer = setInterval(() => this.checkStart(attempt, deadline), START_CHECK_INTERVAL_MS);
     return attempt;
   }
 
   /** Ready → connect to the hosts already up → re-spawn its top-level actors → open it to traffic. */
   private async bringUp(attempt: HostAttempt): Promise<ActorId[]> {
     await attempt.ready;
-    clearTimeout(attempt.startTimer);
+    clearInterval(attempt.startTimer);
     // The new host gets its ends now (its re-spawned actors may talk at once; messages wait in the ports);
     // the others get theirs once the actors they will talk to exist.
     const deferred = this.upAttempts().map((other) => this.connect(attempt, other));
@@ -247,13 +252,23 @@ export class Root {
     return this.hosts.filter((h) => h.state === 'up');
   }
 
-  private onStartTimeout(attempt: HostAttempt): void {
-    if (attempt.state !== 'starting' || this.hosts[attempt.slot] !== attempt) return;
-    // A replacement worker that failed at bootstrap leaves piscina without workers for our task.
-    this.runtime.log.error({ slot: attempt.slot }, 'host did not start in time; rebuilding its pool');
+  /**
+   * A replacement worker that failed at bootstrap leaves piscina without a worker for our task, for good: seen
+   * as a pool with fewer threads than the hosts it must run, or (as a backstop) no `ready` by the deadline.
+   */
+  private checkStart(attempt: HostAttempt, deadline: number): void {
+    if (attempt.state !== 'starting' || this.hosts[attempt.slot] !== attempt) {
+      clearInterval(attempt.startTimer);
+      return;
+    }
+    const stuck = this.pools.isStuck(attempt.slot);
+    if (!stuck && Date.now() < deadline) return;
+    clearInterval(attempt.startTimer);
+    const reason = stuck ? 'its pool has no worker left to run it' : 'it did not start in time';
+    this.runtime.log.error({ slot: attempt.slot, reason }, 'host cannot start; rebuilding its pool');
     this.pools.markBroken(attempt.slot);
     this.hooks.emit({ type: 'host-pool-rebuilt', slot: attempt.slot });
-    attempt.abort.abort(new HostFailedError(attempt.slot, 'did not start in time'));
+    attempt.abort.abort(new HostFailedError(attempt.slot, reason));
   }
 
   private onTaskEnded(attempt: HostAttempt): void {
@@ -272,7 +287,7 @@ export class Root {
     const orderly = this.stopping || attempt.state === 'ending';
     if (orderly) this.shutdownRejections++;
     attempt.state = 'down';
-    clearTimeout(attempt.startTimer);
+    clearInterval(attempt.startTimer);
     this.pools.release(slot);
     const failure = new HostFailedError(slot, reason);
     attempt.failReady(failure);
@@ -377,7 +392,7 @@ export class Root {
     this.restartTimers.clear();
     const tasks: Promise<unknown>[] = [];
     for (const attempt of this.hosts) {
-      clearTimeout(attempt.startTimer);
+      clearInterval(attempt.startTimer);
       if (attempt.state === 'down' || attempt.state === 'ended') continue;
       if (attempt.state === 'starting') {
         attempt.abort.abort(new HostFailedError(attempt.slot, 'system shutting down'));

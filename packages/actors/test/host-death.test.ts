@@ -121,7 +121,6 @@ test('a replacement worker that fails at bootstrap gets its host moved to a rebu
   const system = await ActorSystem.start({
     hosts: 2,
     hostRestarts: fastRestarts,
-    hostStartTimeoutMs: 2_000,
     hostPreload: new URL('./fixtures/fail-once-preload.ts', import.meta.url),
   });
   try {
@@ -133,7 +132,10 @@ test('a replacement worker that fails at bootstrap gets its host moved to a rebu
     system.tell(killer, { type: 'exit' });
     assert.deepEqual(await rebuilt, { type: 'host-pool-rebuilt', slot: 0 });
     await nextEvent(system, 'host-started');
-    assert.equal(await system.ask(killer, { type: 'ping' }), 'pong from 0');
+    const pong = await system.ask(killer, { type: 'ping' }).catch((error: Error) => {
+      throw new Error(`${error.message}; events: ${JSON.stringify(events)}`);
+    });
+    assert.equal(pong, 'pong from 0');
     assert.deepEqual(
       events.map((e) => e.type),
       ['host-died', 'host-pool-rebuilt', 'host-died', 'host-started'],
