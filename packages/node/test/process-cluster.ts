@@ -113,7 +113,11 @@ ${this.options.extraToml ?? ''}
     if (!this.ports.has(id)) throw new Error(`no ports reserved for node ${id}`);
     this.writeConfig(id, members, joining);
     const { command, args } = cliCommand();
-    const child = spawn(command, [...args, 'start', '--config', this.configPath(id)], {
+    // FLOTILLA_PROFILE_DIR: write a CPU profile per node (processes are then stopped with SIGTERM).
+    const profile = process.env.FLOTILLA_PROFILE_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLOTILLA_PROFILE_DIR}`]
+      : [];
+    const child = spawn(command, [...profile, ...args, 'start', '--config', this.configPath(id)], {
       stdio: ['ignore', 'ignore', process.env.FLOTILLA_TEST_LOGS ? 'inherit' : 'ignore'],
     });
     this.processes.set(id, child);
@@ -145,7 +149,8 @@ ${this.options.extraToml ?? ''}
 
   async stop(): Promise<void> {
     for (const c of this.clients) c.close();
-    await Promise.all([...this.processes.keys()].map((id) => this.kill(id)));
+    const signal = process.env.FLOTILLA_PROFILE_DIR ? 'SIGTERM' : 'SIGKILL';
+    await Promise.all([...this.processes.keys()].map((id) => this.kill(id, signal)));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
