@@ -39,12 +39,44 @@ export interface Topology {
   readonly nodes: Record<string, string>;
 }
 
+function requestTuple(r: ApiRequest): unknown[] {
+  return [r.id, r.op, r.args];
+}
+
+function responseTuple(r: ApiResponse): unknown[] {
+  return r.ok ? [r.id, true, r.result ?? null] : [r.id, false, r.error];
+}
+
+/**
+ * One frame carries one request, or several as a list of request tuples: requests made in one turn leave
+ * together (one WebSocket frame, one syscall) — the same for responses.
+ */
+export function encodeRequests(requests: readonly ApiRequest[]): Uint8Array {
+  return packr.pack(requests.length === 1 ? requestTuple(requests[0]!) : requests.map(requestTuple));
+}
+
+export function encodeResponses(responses: readonly ApiResponse[]): Uint8Array {
+  return packr.pack(responses.length === 1 ? responseTuple(responses[0]!) : responses.map(responseTuple));
+}
+
 export function encodeRequest(r: ApiRequest): Uint8Array {
-  return packr.pack([r.id, r.op, r.args]);
+  return encodeRequests([r]);
 }
 
 export function encodeResponse(r: ApiResponse): Uint8Array {
-  return packr.pack(r.ok ? [r.id, true, r.result ?? null] : [r.id, false, r.error]);
+  return encodeResponses([r]);
+}
+
+/** Frames holding more than this many requests or responses are refused. */
+export const FRAME_ITEMS_MAX = 65_536;
+
+function items(value: unknown): unknown[] {
+  if (!Array.isArray(value) || value.length === 0)
+    throw new ProtocolError('a frame is a tuple or a list of tuples');
+  if (!Array.isArray(value[0])) return [value];
+  if (value.length > FRAME_ITEMS_MAX)
+    throw new ProtocolError(`more than ${FRAME_ITEMS_MAX} items in one frame`);
+  return value;
 }
 
 function unpack(bytes: Uint8Array): unknown {
@@ -55,8 +87,24 @@ function unpack(bytes: Uint8Array): unknown {
   }
 }
 
+/** Decodes a frame of requests; any malformed item makes the whole frame a `ProtocolError`. */
+export function decodeRequests(bytes: Uint8Array): ApiRequest[] {
+  return items(unpack(bytes)).map(requestFrom);
+}
+
+export function decodeResponses(bytes: Uint8Array): ApiResponse[] {
+  return items(unpack(bytes)).map(responseFrom);
+}
+
 export function decodeRequest(bytes: Uint8Array): ApiRequest {
-  const t = unpack(bytes);
+  return requestFrom(unpack(bytes));
+}
+
+export function decodeResponse(bytes: Uint8Array): ApiResponse {
+  return responseFrom(unpack(bytes));
+}
+
+function requestFrom(t: unknown): ApiRequest {
   if (!Array.isArray(t) || t.length !== 3) throw new ProtocolError('a request is [id, op, args]');
   const [id, op, args] = t as unknown[];
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
@@ -68,8 +116,7 @@ export function decodeRequest(bytes: Uint8Array): ApiRequest {
   return { id, op: op as ApiOp, args: args as Record<string, unknown> };
 }
 
-export function decodeResponse(bytes: Uint8Array): ApiResponse {
-  const t = unpack(bytes);
+function responseFrom(t: unknown): ApiResponse {
   if (!Array.isArray(t) || t.length !== 3 || typeof t[0] !== 'number' || typeof t[1] !== 'boolean') {
     throw new ProtocolError('a response is [id, ok, payload]');
   }

@@ -7,7 +7,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GroupId, NodeId } from '@flotilla/core';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { type ApiRequest, decodeRequest, encodeResponse, type Topology } from './api-protocol.ts';
+import {
+  type ApiRequest,
+  type ApiResponse,
+  decodeRequests,
+  encodeResponses,
+  type Topology,
+} from './api-protocol.ts';
 import { ProtocolError } from './errors.ts';
 import type { CommandExecutor, ReadConsistency } from './executor.ts';
 import type { Logger } from './logger.ts';
@@ -76,34 +82,43 @@ export class ApiServer {
     this.counters.connections++;
     let inflight = 0;
     const max = this.options.inflightPerConnectionMax ?? 10_000;
+    // Responses completed in one turn leave as one frame (one syscall), as requests arrive.
+    let outbox: ApiResponse[] = [];
+    const flush = () => {
+      const batch = outbox;
+      outbox = [];
+      if (ws.readyState === ws.OPEN) ws.send(encodeResponses(batch));
+    };
+    const respond = (response: ApiResponse) => {
+      inflight--;
+      if (outbox.push(response) === 1) queueMicrotask(flush);
+    };
     ws.on('error', () => ws.terminate());
     ws.on('message', (data, isBinary) => {
-      let request: ApiRequest;
+      let requests: ApiRequest[];
       try {
         if (!isBinary) throw new ProtocolError('text frames are not accepted');
-        request = decodeRequest(data as Buffer);
+        requests = decodeRequests(data as Buffer);
       } catch (error) {
         this.counters.malformed++;
         ws.close(1002, String((error as Error).message).slice(0, 100));
         return;
       }
-      if (++inflight > max) {
+      inflight += requests.length;
+      if (inflight > max) {
         ws.close(1008, 'too many requests in flight');
         return;
       }
-      this.counters.requests++;
-      this.handle(request).then(
-        (result) => {
-          inflight--;
-          if (ws.readyState === ws.OPEN) ws.send(encodeResponse({ id: request.id, ok: true, result }));
-        },
-        (error: unknown) => {
-          inflight--;
-          this.counters.errors++;
-          if (ws.readyState === ws.OPEN)
-            ws.send(encodeResponse({ id: request.id, ok: false, error: toWireError(error) }));
-        },
-      );
+      for (const request of requests) {
+        this.counters.requests++;
+        this.handle(request).then(
+          (result) => respond({ id: request.id, ok: true, result }),
+          (error: unknown) => {
+            this.counters.errors++;
+            respond({ id: request.id, ok: false, error: toWireError(error) });
+          },
+        );
+      }
     });
   }
 

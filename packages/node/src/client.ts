@@ -15,7 +15,14 @@ import {
   ShardRouter,
 } from '@flotilla/core';
 import WebSocket from 'ws';
-import { type ApiOp, decodeResponse, encodeRequest, type Topology } from './api-protocol.ts';
+import {
+  type ApiOp,
+  type ApiRequest,
+  type ApiResponse,
+  decodeResponses,
+  encodeRequests,
+  type Topology,
+} from './api-protocol.ts';
 import { RequestTimeoutError } from './errors.ts';
 import type { ReadConsistency } from './executor.ts';
 import type { GetResult, Query } from './queries.ts';
@@ -42,6 +49,7 @@ class Connection {
   private readonly ws: WebSocket;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private outbox: ApiRequest[] = [];
   readonly opened: Promise<void>;
   closed = false;
 
@@ -63,18 +71,30 @@ class Connection {
   }
 
   private onMessage(data: Buffer): void {
-    let response: ReturnType<typeof decodeResponse>;
+    let responses: ApiResponse[];
     try {
-      response = decodeResponse(data);
+      responses = decodeResponses(data);
     } catch {
       this.ws.terminate();
       return;
     }
-    const call = this.pending.get(response.id);
-    if (!call) return;
-    this.pending.delete(response.id);
-    if (response.ok) call.resolve(response.result);
-    else call.reject(fromWireError(response.error));
+    for (const response of responses) {
+      const call = this.pending.get(response.id);
+      if (!call) continue;
+      this.pending.delete(response.id);
+      if (response.ok) call.resolve(response.result);
+      else call.reject(fromWireError(response.error));
+    }
+  }
+
+  /** Requests made in one turn leave as one frame. */
+  private enqueue(request: ApiRequest): void {
+    if (this.outbox.push(request) > 1) return;
+    queueMicrotask(() => {
+      const batch = this.outbox;
+      this.outbox = [];
+      if (!this.closed) this.ws.send(encodeRequests(batch));
+    });
   }
 
   private fail(error: Error): void {
@@ -102,7 +122,7 @@ class Connection {
           reject(e);
         },
       });
-      this.ws.send(encodeRequest({ id, op, args: { ...args, timeoutMs } }));
+      this.enqueue({ id, op, args: { ...args, timeoutMs } });
     });
   }
 
@@ -175,6 +195,12 @@ export class FlotillaClient {
   read(group: GroupId, query: Query, consistency: ReadConsistency = 'linearizable'): Promise<unknown> {
     if (consistency === 'stale') return this.call(this.anyAddress(), 'read', { group, query, consistency });
     return this.toLeader(group, 'read', { group, query, consistency });
+  }
+
+  /** Sends a key-value command to one particular node (no leader following, no retry). */
+  commandAt(address: string, group: GroupId, cmd: KvCommand, timeoutMs = this.timeoutMs): Promise<unknown> {
+    const command = encodeKvCommand(cmd, { clientId: this.clientId, sequence: ++this.sequence });
+    return this.call(address, 'execute', { group, command }, timeoutMs);
   }
 
   /** Reads from one particular node (for example `stale` reads of its own replica). */

@@ -50,6 +50,7 @@ export interface GroupStatusView {
   readonly leaderId: NodeId;
   readonly commitIndex: number;
   readonly appliedIndex: number;
+  readonly firstIndex: number;
   readonly lastIndex: number;
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
@@ -308,6 +309,7 @@ function view(s: Status): GroupStatusView {
     leaderId: s.leaderId,
     commitIndex: s.commitIndex,
     appliedIndex: s.appliedIndex,
+    firstIndex: s.firstIndex,
     lastIndex: s.lastIndex,
     voters: s.confState.voters,
     learners: s.confState.learners,

@@ -162,6 +162,8 @@ interface StatusGroup {
   readonly leaderId: number;
   readonly commitIndex: number;
   readonly appliedIndex: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
   readonly voters: readonly number[];
   readonly learners: readonly number[];
 }
