@@ -53,6 +53,8 @@ export interface ActorContext<P extends Message> {
   readonly timers: Timers<P>;
   /** The host's single shared tick timer. */
   readonly ticker: Ticker<P>;
+  /** Messages waiting in this actor's mailbox (for metrics and load shedding). */
+  readonly mailboxSize: number;
   /** Monotonic milliseconds (virtual time in the testkit). */
   now(): number;
   /** A random number in [0, 1) from the system's source (seeded in the testkit). */
@@ -113,6 +115,10 @@ export class CellContext {
 
   get timers(): Timers<Message> {
     return this.cell.timers;
+  }
+
+  get mailboxSize(): number {
+    return this.cell.mailbox.size;
   }
 
   get ticker(): Ticker<Message> {

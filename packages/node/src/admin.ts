@@ -22,7 +22,10 @@ export class AdminServer {
         return;
       }
       if (path === '/status') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sources.status()));
+        Promise.resolve(sources.status()).then(
+          (status) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(status)),
+          (error: unknown) => res.writeHead(500).end(String(error)),
+        );
       } else if (path === '/metrics' && sources.metrics) {
         const registry = sources.metrics;
         registry.metrics().then(

@@ -1,33 +1,37 @@
 /**
- * A cluster node: the Raft group replicas of this process, reconciled from the replicated catalog
- * (`meta:system`), the peer links, the executor that forwards to leaders, and membership operations.
+ * A cluster node: the Raft group replicas of this process as actors on the host threads (or the main thread),
+ * reconciled from the replicated catalog (`meta:system`), the peer links, the executor that forwards to
+ * leaders, and membership operations.
  *
- *   transport ─deliver─▶ GroupHost ─▶ RaftGroup(s) ─Ready─▶ LMDB (one txn per turn) ─▶ transport
- *                 └─ RPC ─▶ RaftExecutor.serveForwarded           catalog apply ─▶ reconcile()
+ *   transport ─deliver─▶ GroupHandle ─tell─▶ RaftGroupActor (host thread) ─Ready─▶ LMDB (one txn per turn)
+ *       ▲                                            │
+ *       └──────────────── RouterActor (main) ◀─tell──┘          catalog apply ─▶ reconcile()
  */
+
+import { type ActorRef, ActorSystem } from '@flotilla/actors';
+import type { ConfChange, GroupId, NodeId, SnapshotMeta, Status, Transport } from '@flotilla/core';
 import {
-  bootstrapStorage,
-  type ConfChange,
-  type GroupId,
-  isStorageEmpty,
-  MemoryKvStateMachine,
-  type NodeId,
-  type SnapshotMeta,
-  type StateMachine,
-  type Status,
-  type Transport,
-} from '@flotilla/core';
-import type { NodeStorage } from '@flotilla/storage-lmdb';
-import { type CatalogNode, CatalogStateMachine, encodeCatalogCommand } from './catalog.ts';
+  type CatalogCommand,
+  type CatalogNode,
+  CatalogStateMachine,
+  encodeCatalogCommand,
+} from './catalog.ts';
 import type { NodeConfig } from './config.ts';
 import { ClusterFormationError, NodeStoppedError } from './errors.ts';
-import { GroupHost } from './group-host.ts';
+import {
+  type GroupActorProps,
+  RaftGroupActor,
+  RaftGroupKind,
+  type ReplicaStatus,
+  type RouterMessage,
+} from './group-actor.ts';
+import { GroupHandle } from './group-handle.ts';
 import { CATALOG_GROUP, type CatalogGroup, defaultLayout } from './layout.ts';
 import type { Logger } from './logger.ts';
 import { addNodeToCluster, type MembershipStatus, removeNodeFromCluster } from './membership.ts';
 import { RaftExecutor } from './raft-executor.ts';
-import type { RaftGroup } from './raft-group.ts';
 import { sleep } from './retry.ts';
+import { RouterActor } from './router.ts';
 import { NodeRpc, RPC_GROUP } from './rpc.ts';
 
 export interface PeerDirectory {
@@ -37,7 +41,6 @@ export interface PeerDirectory {
 
 export interface ClusterNodeOptions {
   readonly config: NodeConfig;
-  readonly storage: NodeStorage;
   readonly transport: Transport;
   readonly peers: PeerDirectory;
   readonly logger: Logger;
@@ -59,36 +62,30 @@ export interface GroupStatusView {
 export class ClusterNode {
   readonly id: NodeId;
   readonly config: NodeConfig;
-  readonly host: GroupHost;
+  readonly groups = new Map<GroupId, GroupHandle>();
   readonly rpc: NodeRpc;
   readonly executor: RaftExecutor;
   readonly catalog = new CatalogStateMachine();
+  private system: ActorSystem | undefined;
+  private router: ActorRef<RouterMessage> | undefined;
   private readonly options: ClusterNodeOptions;
+  private readonly log: Logger;
   private stopped = false;
-  private reconciling = false;
-  readonly counters = { unknownGroupMessages: 0, snapshotsReceived: 0, nodeAdditions: 0 };
+  private reconciling: Promise<void> | undefined;
+  private reconcileAgain = false;
+  readonly counters = { unknownGroupMessages: 0, snapshotsReceived: 0, nodeAdditions: 0, restarts: 0 };
+  /** Proposal latencies (ms) since the last metrics scrape; bounded. */
+  readonly latencies: number[] = [];
 
   constructor(options: ClusterNodeOptions) {
     this.options = options;
     this.config = options.config;
     this.id = options.config.node.id;
-    const log = options.logger.child({ component: 'raft', node: this.id });
-    this.host = new GroupHost({
-      tickMs: this.config.raft.tickMs,
-      logger: log,
-      io: {
-        send: (to, group, payload) => options.transport.send(to, group, payload),
-        sendSnapshot: (to, group, meta, data) =>
-          options.transport.sendSnapshot(to, group, meta, chunksOf(data)),
-        leaderChanged: (g, leaderId, term) =>
-          log.info({ group: g.id, leader: leaderId, term }, 'leader changed'),
-        membershipChanged: () => {},
-      },
-    });
+    this.log = options.logger.child({ component: 'cluster', node: this.id });
     this.rpc = new NodeRpc(options.transport, (from, op, args) => this.serveRpc(from, op, args));
     this.executor = new RaftExecutor({
       selfId: this.id,
-      host: this.host,
+      groups: this.groups,
       rpc: this.rpc,
       requestTimeoutMs: this.config.node.requestTimeoutMs,
       backoff: {
@@ -100,15 +97,38 @@ export class ClusterNode {
     this.catalog.onChange = () => this.scheduleReconcile();
   }
 
-  /** Starts links and the catalog replica; the other replicas follow from the catalog (see `reconcile`). */
+  /** The actor system hosting the replicas (after `start`). */
+  get actors(): ActorSystem | undefined {
+    return this.system;
+  }
+
+  /** Starts the host threads, links and the catalog replica; other replicas follow from the catalog. */
   async start(): Promise<void> {
     const cluster = this.config.cluster;
     if (!cluster) throw new NodeStoppedError(this.id);
+    this.system = await ActorSystem.start({
+      hosts: this.config.hosts.threads,
+      tickIntervalMs: this.config.raft.tickMs,
+      askTimeoutMs: this.config.node.requestTimeoutMs,
+    });
+    this.system.events.subscribe((event) => {
+      if (event.type === 'actor-restarted' || event.type === 'host-started') this.counters.restarts++;
+    });
+    this.router = await this.system.spawn(RouterActor, {
+      name: 'router',
+      host: 'main',
+      props: {
+        transport: this.options.transport,
+        leaderChanged: (group: string, leaderId: number, term: number) =>
+          this.leaderChanged(group, leaderId, term),
+      },
+      mailboxCapacity: 1 << 20,
+    });
     for (const m of cluster.members) if (m.id !== this.id) this.options.peers.setPeer(m.id, m.rpc);
     await this.options.transport.start({
       deliver: (from, group, payload) => this.deliver(from, group, payload),
       peerUnreachable: (peer) => {
-        for (const g of this.host.groups.values()) g.reportUnreachable(peer);
+        for (const g of this.groups.values()) this.system?.tell(g.ref, { type: 'unreachable', peer });
       },
       peerBackpressure: () => {},
       receiveSnapshot: (from, group, meta, chunks) => this.receiveSnapshot(from, group, meta, chunks),
@@ -120,7 +140,14 @@ export class ClusterNode {
       groups: defaultLayout(this.config.sharding),
     });
     await this.openGroup({ id: CATALOG_GROUP, kind: 'catalog', founders }, [initialCatalog]);
-    this.host.start();
+  }
+
+  private leaderChanged(group: GroupId, leaderId: NodeId, term: number): void {
+    const g = this.groups.get(group);
+    if (!g) return;
+    g.leaderId = leaderId;
+    g.term = term;
+    this.log.info({ component: 'raft', group, leader: leaderId, term }, 'leader changed');
   }
 
   private deliver(from: NodeId, group: GroupId, payload: Uint8Array): void {
@@ -128,7 +155,9 @@ export class ClusterNode {
       this.rpc.receive(from, payload);
       return;
     }
-    if (!this.host.deliver(group, payload)) this.counters.unknownGroupMessages++;
+    const g = this.groups.get(group);
+    if (g) g.deliver(payload);
+    else this.counters.unknownGroupMessages++;
   }
 
   private async receiveSnapshot(
@@ -145,63 +174,70 @@ export class ClusterNode {
         throw new Error(`snapshot of ${group} exceeds ${this.config.raft.snapshotBytesMax} bytes`);
       parts.push(chunk);
     }
-    const g = this.host.get(group);
-    if (!g) throw new Error(`snapshot for unknown group ${group}`);
+    const g = this.groups.get(group);
+    if (!g || !this.system) throw new Error(`snapshot for unknown group ${group}`);
     this.counters.snapshotsReceived++;
-    g.stageSnapshot(meta, Buffer.concat(parts));
+    this.system.tell(g.ref, { type: 'stageSnapshot', meta, data: Buffer.concat(parts) });
   }
 
-  /** Opens (bootstrapping when this node founded it and its storage is empty) one replica. */
-  private async openGroup(spec: CatalogGroup, initialCommands: Uint8Array[] = []): Promise<RaftGroup> {
-    const existing = this.host.get(spec.id);
-    if (existing) return existing;
-    const storage = this.options.storage.group(spec.id);
-    if (spec.founders.includes(this.id) && isStorageEmpty(storage, storage)) {
-      await bootstrapStorage(storage, storage, spec.founders, initialCommands);
-    }
-    const stateMachine: StateMachine<unknown> =
-      spec.kind === 'catalog' ? this.catalog : new MemoryKvStateMachine();
-    const r = this.config.raft;
-    return this.host.add({
+  /** Spawns one replica actor (it bootstraps itself when this node founded the group and storage is empty). */
+  private async openGroup(spec: CatalogGroup, initialCommands: Uint8Array[] = []): Promise<void> {
+    const system = this.system;
+    if (!system || !this.router || this.groups.has(spec.id)) return;
+    const props: GroupActorProps = {
       nodeId: this.id,
-      group: spec.id,
-      storage,
-      stateMachine,
-      raft: {
-        electionTicks: r.electionTicks,
-        heartbeatTicks: r.heartbeatTicks,
-        preVote: r.preVote,
-        checkQuorum: r.checkQuorum,
-        readOnly: r.readOnly,
-        appendBytesMax: r.appendBytesMax,
-        inflightMessagesMax: r.inflightMessagesMax,
-        uncommittedBytesMax: r.uncommittedBytesMax,
-        random: (this.id * 0x9e3779b1 + hash(spec.id)) >>> 0,
-      },
-      snapshotEntries: r.snapshotEntries,
-      compactionMarginEntries: r.compactionMarginEntries,
+      spec,
+      dataDir: this.config.node.dataDir,
+      raft: this.config.raft,
       requestTimeoutMs: this.config.node.requestTimeoutMs,
-    });
+      initialCommands,
+      router: this.router,
+    };
+    const name = `group:${spec.id}`;
+    // The catalog lives on the main thread: the node reconciles from its state machine directly.
+    const ref =
+      spec.kind === 'catalog'
+        ? await system.spawn(RaftGroupActor, {
+            name,
+            host: 'main',
+            props: { ...props, catalog: this.catalog },
+            mailboxCapacity: 1 << 16,
+          })
+        : await system.spawn(RaftGroupKind, { name, host: 'auto', props, mailboxCapacity: 1 << 16 });
+    const handle = new GroupHandle(spec.id, ref, this.id, system);
+    handle.onLatency = (ms) => {
+      if (this.latencies.push(ms) > 100_000) this.latencies.splice(0, 50_000);
+    };
+    this.groups.set(spec.id, handle);
   }
 
   private scheduleReconcile(): void {
-    if (this.reconciling || this.stopped) return;
-    this.reconciling = true;
-    queueMicrotask(() => {
-      this.reconciling = false;
-      void this.reconcile();
-    });
+    if (this.stopped) return;
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = this.reconcile()
+      .catch((error: unknown) => this.log.error({ err: error }, 'reconcile failed'))
+      .finally(() => {
+        this.reconciling = undefined;
+        if (this.reconcileAgain) {
+          this.reconcileAgain = false;
+          this.scheduleReconcile();
+        }
+      });
   }
 
   /** Makes local replicas and peer links match the catalog: every node spawns or stops its replicas. */
   private async reconcile(): Promise<void> {
     for (const node of this.catalog.nodes.values())
       if (node.id !== this.id) this.options.peers.setPeer(node.id, node.rpc);
-    for (const spec of this.catalog.groups.values()) {
-      if (!this.host.get(spec.id)) await this.openGroup(spec);
-    }
-    for (const id of [...this.host.groups.keys()]) {
-      if (id !== CATALOG_GROUP && !this.catalog.groups.has(id)) this.host.remove(id);
+    for (const spec of this.catalog.groups.values())
+      if (!this.groups.has(spec.id)) await this.openGroup(spec);
+    for (const [id, g] of [...this.groups]) {
+      if (id === CATALOG_GROUP || this.catalog.groups.has(id)) continue;
+      this.groups.delete(id);
+      await this.system?.stop(g.ref);
     }
   }
 
@@ -217,21 +253,14 @@ export class ClusterNode {
   async waitForClusterFormation(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const missing = this.groupsWithoutLeader();
+      const missing = [...this.catalog.groups.keys()].filter(
+        (id) => (this.groups.get(id)?.leaderId ?? 0) === 0,
+      );
       if (missing.length === 0 && this.catalog.groups.size > 0) return;
       if (performance.now() >= deadline)
         throw new ClusterFormationError(timeoutMs, missing.length > 0 ? missing : [CATALOG_GROUP]);
       await sleep(20);
     }
-  }
-
-  private groupsWithoutLeader(): GroupId[] {
-    const out: GroupId[] = [];
-    for (const id of this.catalog.groups.keys()) {
-      const g = this.host.get(id);
-      if (!g || g.leaderId === 0) out.push(id);
-    }
-    return out;
   }
 
   async addNode(node: CatalogNode, timeoutMs = 60_000): Promise<MembershipStatus> {
@@ -249,13 +278,16 @@ export class ClusterNode {
       selfId: this.id,
       catalog: this.catalog,
       executor: this.executor,
-      proposeCatalog: (cmd: Parameters<typeof encodeCatalogCommand>[0]) =>
+      proposeCatalog: (cmd: CatalogCommand) =>
         this.executor.execute(CATALOG_GROUP, encodeCatalogCommand(cmd, this.session())),
     };
   }
 
   private sessionSequence = 0;
-  private readonly sessionId = `node-${Math.random().toString(36).slice(2)}`;
+  private readonly sessionId = `node-${this.constructorTime()}-${Math.random().toString(36).slice(2)}`;
+  private constructorTime(): number {
+    return Math.round(performance.timeOrigin);
+  }
   private session() {
     return { clientId: this.sessionId, sequence: ++this.sessionSequence };
   }
@@ -268,34 +300,45 @@ export class ClusterNode {
     return this.executor.changeMembership(group, change);
   }
 
-  groupStatuses(): GroupStatusView[] {
-    return [...this.host.groups.values()].map((g) => view(g.status()));
+  /** Every local replica's full status (asked of the replicas, in parallel). */
+  async replicaStatuses(): Promise<ReplicaStatus[]> {
+    const statuses = await Promise.all(
+      [...this.groups.values()].map((g) => g.status().catch(() => undefined)),
+    );
+    return statuses.filter((s): s is ReplicaStatus => s !== undefined);
+  }
+
+  async groupStatuses(): Promise<GroupStatusView[]> {
+    return (await this.replicaStatuses()).map(view);
   }
 
   /**
    * Graceful shutdown: hands leadership of every group this node leads to the most caught-up voter, waits
-   * (bounded) for the handover, then stops replicas and links.
+   * (bounded) for the handover, then stops replicas, host threads and links.
    */
   async stop(options: { transferLeadership?: boolean; transferWaitMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
-    if (options.transferLeadership ?? true) await this.handOverLeadership(options.transferWaitMs ?? 2_000);
+    if ((options.transferLeadership ?? true) && this.system)
+      await this.handOverLeadership(options.transferWaitMs ?? 2_000);
     this.stopped = true;
-    this.host.stop();
+    await this.reconciling;
     this.rpc.stop();
+    await this.system?.shutdown();
     await this.options.transport.stop();
   }
 
   private async handOverLeadership(waitMs: number): Promise<void> {
-    const led = [...this.host.groups.values()].filter((g) => g.isLeader);
-    for (const g of led) {
-      const best = g
-        .status()
-        .progress.filter(
-          (p) => p.id !== this.id && !p.isLearner && g.status().confState.voters.includes(p.id),
-        )
-        .sort((a, b) => b.matchIndex - a.matchIndex)[0];
-      if (best) g.transferLeadership(best.id);
-    }
+    const led = [...this.groups.values()].filter((g) => g.isLeader);
+    await Promise.all(
+      led.map(async (g) => {
+        const s = await g.status().catch(() => undefined);
+        if (!s || s.role !== 'leader') return;
+        const best = s.progress
+          .filter((p) => p.id !== this.id && s.confState.voters.includes(p.id))
+          .sort((a, b) => b.matchIndex - a.matchIndex)[0];
+        if (best) await g.transferLeadership(best.id, waitMs).catch(() => {});
+      }),
+    );
     const deadline = performance.now() + waitMs;
     while (led.some((g) => g.isLeader) && performance.now() < deadline) await sleep(10);
   }
@@ -314,17 +357,4 @@ function view(s: Status): GroupStatusView {
     voters: s.confState.voters,
     learners: s.confState.learners,
   };
-}
-
-/** Splits snapshot data into chunks for the transport's flow-controlled stream. */
-async function* chunksOf(data: Uint8Array, chunkBytes = 256 * 1024): AsyncIterable<Uint8Array> {
-  for (let at = 0; at < data.length; at += chunkBytes)
-    yield data.subarray(at, Math.min(data.length, at + chunkBytes));
-  if (data.length === 0) yield data;
-}
-
-function hash(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) >>> 0;
-  return h;
 }

@@ -1,53 +1,63 @@
 /**
- * Prometheus metrics of a node (prom-client), computed at scrape time from the replicas' status so that the
- * hot path only appends latency samples: elections, leader changes, term, commit and applied index,
- * replication lag per follower, proposal latency, node additions, mailbox depth, restarts.
+ * Prometheus metrics of a node (prom-client), computed at scrape time from the replicas' status (one round of
+ * status asks per scrape, shared by every metric): elections, leader changes, term, commit and applied index,
+ * replication lag per follower, proposal latency, node additions, mailbox depth, restarts, transport counters.
  */
-import type { Status } from '@flotilla/core';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterNode } from './cluster-node.ts';
+import type { ReplicaStatus } from './group-actor.ts';
 
 export interface MetricsSources {
   readonly node: ClusterNode;
-  /** Depth of actor mailboxes and restarts, when groups run on actor hosts. */
-  readonly actors?: () => { mailboxDepth: number; restarts: number };
   readonly transport?: () => Record<string, number>;
 }
 
 export function createMetrics(sources: MetricsSources): Registry {
   const registry = new Registry();
   const { node } = sources;
-  const labels = { node: String(node.id) };
-  registry.setDefaultLabels(labels);
-  const groups = () => [...node.host.groups.values()];
-
-  new Gauge({
-    name: 'flotilla_raft_elections_total',
-    help: 'Elections this node started, over all groups (a counter kept by the replicas).',
-    registers: [registry],
-    collect() {
-      this.set(groups().reduce((n, g) => n + g.status().electionsStarted, 0));
-    },
-  });
-  new Gauge({
-    name: 'flotilla_raft_leader_changes_total',
-    help: 'Leader changes seen by this node, over all groups.',
-    registers: [registry],
-    collect() {
-      this.set(groups().reduce((n, g) => n + g.status().leaderChanges, 0));
-    },
-  });
-  const perGroup = (name: string, help: string, pick: (s: Status) => number) =>
+  registry.setDefaultLabels({ node: String(node.id) });
+  // One status round per scrape: the first metric collected asks, the others reuse it.
+  let cached: { at: number; statuses: Promise<ReplicaStatus[]> } | undefined;
+  const statuses = (): Promise<ReplicaStatus[]> => {
+    const now = performance.now();
+    if (!cached || now - cached.at > 200) cached = { at: now, statuses: node.replicaStatuses() };
+    return cached.statuses;
+  };
+  const total = (name: string, help: string, pick: (s: ReplicaStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set((await statuses()).reduce((n, s) => n + pick(s), 0));
+      },
+    });
+  const perGroup = (name: string, help: string, pick: (s: ReplicaStatus) => number) =>
     new Gauge({
       name,
       help,
       labelNames: ['group'],
       registers: [registry],
-      collect() {
+      async collect() {
         this.reset();
-        for (const g of groups()) this.set({ group: g.id }, pick(g.status()));
+        for (const s of await statuses()) this.set({ group: s.group }, pick(s));
       },
     });
+  total(
+    'flotilla_raft_elections_total',
+    'Elections this node started, over all groups.',
+    (s) => s.electionsStarted,
+  );
+  total(
+    'flotilla_raft_leader_changes_total',
+    'Leader changes seen by this node, over all groups.',
+    (s) => s.leaderChanges,
+  );
+  total(
+    'flotilla_mailbox_depth',
+    'Messages waiting in the mailboxes of the group actors.',
+    (s) => s.mailboxDepth,
+  );
   perGroup('flotilla_raft_term', 'Current term per group.', (s) => s.term);
   perGroup('flotilla_raft_commit_index', 'Commit index per group.', (s) => s.commitIndex);
   perGroup('flotilla_raft_applied_index', 'Applied index per group.', (s) => s.appliedIndex);
@@ -59,51 +69,44 @@ export function createMetrics(sources: MetricsSources): Registry {
     help: 'On the leader: last index minus each follower match index.',
     labelNames: ['group', 'follower'],
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
-      for (const g of groups()) {
-        const s = g.status();
+      for (const s of await statuses()) {
         for (const p of s.progress)
-          if (p.id !== node.id) this.set({ group: g.id, follower: String(p.id) }, s.lastIndex - p.matchIndex);
+          if (p.id !== node.id)
+            this.set({ group: s.group, follower: String(p.id) }, s.lastIndex - p.matchIndex);
       }
     },
   });
   const latency = new Histogram({
     name: 'flotilla_proposal_latency_seconds',
-    help: 'Time from proposal on the leader to its apply.',
+    help: 'Time from a proposal on this node to its result (commit and apply on the leader).',
     buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1],
     registers: [registry],
     collect() {
-      for (const g of groups()) {
-        for (const ms of g.latencies) latency.observe(ms / 1000);
-        g.latencies.length = 0;
-      }
+      for (const ms of node.latencies) latency.observe(ms / 1000);
+      node.latencies.length = 0;
     },
   });
-  new Gauge({
-    name: 'flotilla_node_additions_total',
-    help: 'Nodes added to the cluster through this node.',
-    registers: [registry],
-    collect() {
-      this.set(node.counters.nodeAdditions);
-    },
-  });
-  new Gauge({
-    name: 'flotilla_mailbox_depth',
-    help: 'Messages waiting in actor mailboxes on this node.',
-    registers: [registry],
-    collect() {
-      this.set(sources.actors?.().mailboxDepth ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'flotilla_restarts_total',
-    help: 'Actor and replica restarts on this node.',
-    registers: [registry],
-    collect() {
-      this.set(sources.actors?.().restarts ?? 0);
-    },
-  });
+  const counter = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  counter(
+    'flotilla_node_additions_total',
+    'Nodes added to the cluster through this node.',
+    () => node.counters.nodeAdditions,
+  );
+  counter(
+    'flotilla_restarts_total',
+    'Actor restarts and host thread (re)starts on this node.',
+    () => node.counters.restarts,
+  );
   const transport = new Gauge({
     name: 'flotilla_transport',
     help: 'Transport counters (frames, bytes, messages, errors, reconnects, rejected peers).',
@@ -111,8 +114,7 @@ export function createMetrics(sources: MetricsSources): Registry {
     registers: [registry],
     collect() {
       transport.reset();
-      for (const [k, v] of Object.entries(sources.transport?.() ?? {}))
-        if (typeof v === 'number') transport.set({ counter: k }, v);
+      for (const [k, v] of Object.entries(sources.transport?.() ?? {})) transport.set({ counter: k }, v);
     },
   });
   return registry;

@@ -9,19 +9,20 @@ import {
   type GroupId,
   type NodeId,
   NotLeaderError,
+  type Status,
 } from '@flotilla/core';
-import { RequestTimeoutError, UnknownGroupError } from './errors.ts';
+import { ProtocolError, RequestTimeoutError, UnknownGroupError } from './errors.ts';
 import type { CommandExecutor, ReadConsistency, RequestOptions } from './executor.ts';
-import type { GroupHost } from './group-host.ts';
-import { type Query, runQuery, validateQuery } from './queries.ts';
-import type { RaftGroup } from './raft-group.ts';
-import { type BackoffSettings, backoffMs, sleep, withTimeout } from './retry.ts';
+import type { GroupHandle } from './group-handle.ts';
+import { type Query, validateQuery } from './queries.ts';
+import { type BackoffSettings, backoffMs, sleep } from './retry.ts';
 import type { NodeRpc } from './rpc.ts';
 import { isRetryable } from './wire-errors.ts';
 
 export interface RaftExecutorOptions {
   readonly selfId: NodeId;
-  readonly host: GroupHost;
+  /** This node's replicas, by group. */
+  readonly groups: ReadonlyMap<GroupId, GroupHandle>;
   readonly rpc: NodeRpc;
   readonly requestTimeoutMs: number;
   readonly backoff: BackoffSettings;
@@ -29,7 +30,7 @@ export interface RaftExecutorOptions {
   readonly knowsGroup: (group: GroupId) => boolean;
 }
 
-type LeaderOp<T> = (group: RaftGroup) => Promise<T>;
+type LeaderOp<T> = (group: GroupHandle, remainingMs: number) => Promise<T>;
 
 export class RaftExecutor implements CommandExecutor {
   constructor(private readonly o: RaftExecutorOptions) {}
@@ -41,7 +42,7 @@ export class RaftExecutor implements CommandExecutor {
       group,
       'execute',
       { group, command },
-      (g) => g.propose(command),
+      (g, ms) => g.propose(command, ms),
       options,
       retryOnTimeout,
     );
@@ -53,7 +54,7 @@ export class RaftExecutor implements CommandExecutor {
       group,
       'confChange',
       { group, change },
-      (g) => g.proposeConfChange(change),
+      (g, ms) => g.proposeConfChange(change, ms),
       options,
       false,
     );
@@ -65,18 +66,15 @@ export class RaftExecutor implements CommandExecutor {
       group,
       'transfer',
       { group, to },
-      async (g) => {
-        g.transferLeadership(to);
-        return { from: this.o.selfId, to };
-      },
+      (g, ms) => g.transferLeadership(to, ms),
       options,
       true,
     );
   }
 
   /** The leader's view of a group (progress of every member): from the local leader or over RPC. */
-  leaderStatus(group: GroupId, options: RequestOptions = {}): Promise<unknown> {
-    return this.onLeader(group, 'groupStatus', { group }, async (g) => g.status(), options, true);
+  leaderStatus(group: GroupId, options: RequestOptions = {}): Promise<Status> {
+    return this.onLeader(group, 'groupStatus', { group }, (g, ms) => g.status(ms), options, true);
   }
 
   async read(
@@ -86,21 +84,13 @@ export class RaftExecutor implements CommandExecutor {
     options: RequestOptions = {},
   ): Promise<unknown> {
     validateQuery(query);
-    const timeoutMs = options.timeoutMs ?? this.o.requestTimeoutMs;
-    const deadline = performance.now() + timeoutMs;
+    const deadline = performance.now() + (options.timeoutMs ?? this.o.requestTimeoutMs);
     for (let attempt = 0; ; attempt++) {
-      const g = this.replica(group);
       try {
-        if (g && consistency !== 'stale') {
-          await withTimeout(
-            g.readBarrier(consistency === 'lease'),
-            deadline - performance.now(),
-            group,
-            'read index',
-          );
-        }
-        if (g) return runQuery(g.stateMachine as never, query);
-        throw new NotLeaderError(group, 0);
+        const g = this.replica(group);
+        if (!g) throw new NotLeaderError(group, 0);
+        // Followers confirm through the leader (ReadIndex is forwarded by the core); no RPC needed.
+        return await g.read(query, consistency, deadline - performance.now());
       } catch (error) {
         if (!isRetryable(error) || performance.now() + 1 >= deadline) throw error;
         await sleep(Math.min(backoffMs(this.o.backoff, attempt), Math.max(1, deadline - performance.now())));
@@ -108,8 +98,8 @@ export class RaftExecutor implements CommandExecutor {
     }
   }
 
-  private replica(group: GroupId): RaftGroup | undefined {
-    const g = this.o.host.get(group);
+  private replica(group: GroupId): GroupHandle | undefined {
+    const g = this.o.groups.get(group);
     if (!g && !this.o.knowsGroup(group)) throw new UnknownGroupError(group);
     return g;
   }
@@ -126,17 +116,16 @@ export class RaftExecutor implements CommandExecutor {
     options: RequestOptions,
     retryOnTimeout: boolean,
   ): Promise<T> {
-    const timeoutMs = options.timeoutMs ?? this.o.requestTimeoutMs;
-    const deadline = performance.now() + timeoutMs;
+    const deadline = performance.now() + (options.timeoutMs ?? this.o.requestTimeoutMs);
     let hint: NodeId = 0;
     for (let attempt = 0; ; attempt++) {
-      const remaining = deadline - performance.now();
+      const remaining = Math.max(1, deadline - performance.now());
       try {
         const g = this.replica(group);
-        if (g?.isLeader) return await withTimeout(local(g), remaining, group, op);
-        const leader = hint || g?.leaderId || 0;
+        const leader = g?.isLeader ? this.o.selfId : hint || g?.leaderId || 0;
+        if (leader === this.o.selfId && g) return await local(g, remaining);
         if (leader === 0 || leader === this.o.selfId) throw new NotLeaderError(group, 0);
-        return (await this.o.rpc.call(leader, op, args, Math.max(1, remaining), group)) as T;
+        return (await this.o.rpc.call(leader, op, args, remaining, group)) as T;
       } catch (error) {
         const timedOut = error instanceof RequestTimeoutError;
         if (!isRetryable(error) || (timedOut && !retryOnTimeout) || performance.now() + 1 >= deadline)
@@ -148,23 +137,25 @@ export class RaftExecutor implements CommandExecutor {
   }
 
   /** Serves a forwarded request: only on the leader, never forwarded again (the caller retries with a hint). */
-  async serveForwarded(op: string, args: Record<string, unknown>): Promise<unknown> {
+  serveForwarded(op: string, args: Record<string, unknown>): Promise<unknown> {
     const group = String(args.group);
-    const g = this.o.host.get(group);
+    const g = this.o.groups.get(group);
     if (!g) throw new UnknownGroupError(group);
-    if (!g.isLeader) throw new NotLeaderError(group, g.leaderId);
+    const timeoutMs = this.o.requestTimeoutMs;
     switch (op) {
       case 'execute':
-        return g.propose(args.command as Uint8Array);
+        return g.propose(args.command as Uint8Array, timeoutMs);
       case 'confChange':
-        return g.proposeConfChange(args.change as ConfChange);
+        return g.proposeConfChange(args.change as ConfChange, timeoutMs);
       case 'transfer':
-        g.transferLeadership(Number(args.to));
-        return { from: this.o.selfId, to: Number(args.to) };
+        return g.transferLeadership(Number(args.to), timeoutMs);
       case 'groupStatus':
-        return g.status();
+        return g.status(timeoutMs).then((s) => {
+          if (s.role !== 'leader') throw new NotLeaderError(group, s.leaderId);
+          return s;
+        });
       default:
-        throw new NotLeaderError(group, 0);
+        throw new ProtocolError(`unknown forwarded operation ${op}`);
     }
   }
 }

@@ -55,7 +55,6 @@ export async function startNode(
   const faulty = config.testing.faultInjection ? new FaultyTransport(transport) : undefined;
   const cluster = new ClusterNode({
     config,
-    storage,
     transport: faulty ?? transport,
     logger,
     peers: {
@@ -63,10 +62,10 @@ export async function startNode(
     },
   });
   await cluster.start();
-  const status = () => ({
+  const status = async () => ({
     nodeId: config.node.id,
     mode: 'cluster',
-    groups: cluster.groupStatuses(),
+    groups: await cluster.groupStatuses(),
     nodes: [...cluster.catalog.nodes.values()],
     links: transport.linkInfo(),
     transport: transport.stats(),
@@ -165,7 +164,7 @@ async function startStandalone(
 
 function topologyOf(config: NodeConfig, cluster: ClusterNode): Topology {
   const leaders: Record<string, number> = {};
-  for (const g of cluster.host.groups.values()) leaders[g.id] = g.leaderId;
+  for (const g of cluster.groups.values()) leaders[g.id] = g.leaderId;
   const nodes: Record<string, string> = {};
   for (const n of cluster.catalog.nodes.values()) nodes[String(n.id)] = n.api;
   if (!nodes[String(config.node.id)]) nodes[String(config.node.id)] = config.node.api;

@@ -11,7 +11,7 @@ test('three in-process nodes form: every catalog group elects a leader', async (
   for (const node of cluster.nodes.values()) await node.waitForClusterFormation(10_000);
   const node1 = cluster.nodes.get(1)!;
   assert.equal(node1.catalog.groups.size, 3 + 4 + 1);
-  assert.equal(node1.host.groups.size, 8);
+  assert.equal(node1.groups.size, 8);
 });
 
 test('a command sent to any node is forwarded to the leader, committed and readable everywhere', async () => {

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryNetwork } from '@flotilla/core';
 import { ClusterNode, configFromToml, type NodeConfig, silentLogger } from '@flotilla/node';
-import { openStorage } from '@flotilla/storage-lmdb';
 
 export interface InProcessCluster {
   readonly nodes: Map<number, ClusterNode>;
@@ -47,10 +46,8 @@ export function inProcessCluster(ids: readonly number[]): InProcessCluster {
     dir,
     async start(id: number) {
       const config = memberConfig(id, ids, dir);
-      const storage = await openStorage({ path: config.node.dataDir, nodeId: id });
       const node = new ClusterNode({
         config,
-        storage,
         transport: network.transport(id),
         peers: { setPeer: () => {} },
         logger: silentLogger(),

@@ -1,0 +1,77 @@
+/**
+ * The main thread's handle on one group replica (an actor on some thread): a mirror of who leads (kept
+ * current by the replica's leader notifications) and asynchronous operations that become asks, with errors
+ * rebuilt into their typed classes.
+ */
+
+import { type ActorRef, type ActorSystem, AskTimeoutError } from '@flotilla/actors';
+import type { ConfChange, GroupId, NodeId } from '@flotilla/core';
+import { RequestTimeoutError } from './errors.ts';
+import type { ReadConsistency } from './executor.ts';
+import type { GroupMessage, GroupReply, ReplicaStatus } from './group-actor.ts';
+import type { Query } from './queries.ts';
+import { fromWireError } from './wire-errors.ts';
+
+export class GroupHandle {
+  leaderId: NodeId = 0;
+  term = 0;
+
+  constructor(
+    readonly id: GroupId,
+    readonly ref: ActorRef<GroupMessage>,
+    private readonly selfId: NodeId,
+    private readonly system: ActorSystem,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leaderId === this.selfId;
+  }
+
+  deliver(payload: Uint8Array): void {
+    this.system.tell(this.ref, { type: 'raft', payload });
+  }
+
+  private async ask<T>(
+    message: GroupMessage & { type: 'propose' | 'confChange' | 'read' | 'transfer' | 'status' },
+    timeoutMs: number,
+  ): Promise<T> {
+    let reply: GroupReply<unknown>;
+    try {
+      reply = (await this.system.ask(this.ref, message as never, {
+        timeoutMs: Math.max(1, timeoutMs),
+      })) as GroupReply<unknown>;
+    } catch (error) {
+      if (error instanceof AskTimeoutError) throw new RequestTimeoutError(this.id, timeoutMs, message.type);
+      throw error;
+    }
+    if (!reply.ok) throw fromWireError(reply.error);
+    return reply.value as T;
+  }
+
+  propose(data: Uint8Array, timeoutMs: number): Promise<unknown> {
+    const started = performance.now();
+    return this.ask({ type: 'propose', data }, timeoutMs).then((value) => {
+      this.onLatency?.(performance.now() - started);
+      return value;
+    });
+  }
+
+  /** Told the duration (ms) of every successful proposal made through this handle. */
+  onLatency: ((ms: number) => void) | undefined;
+
+  proposeConfChange(change: ConfChange, timeoutMs: number): Promise<unknown> {
+    return this.ask({ type: 'confChange', change }, timeoutMs);
+  }
+
+  read(query: Query, consistency: ReadConsistency, timeoutMs: number): Promise<unknown> {
+    return this.ask({ type: 'read', query, consistency }, timeoutMs);
+  }
+
+  transferLeadership(to: NodeId, timeoutMs: number): Promise<unknown> {
+    return this.ask({ type: 'transfer', to }, timeoutMs);
+  }
+
+  status(timeoutMs = 5_000): Promise<ReplicaStatus> {
+    return this.ask({ type: 'status' }, timeoutMs);
+  }
+}

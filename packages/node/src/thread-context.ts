@@ -1,0 +1,61 @@
+/**
+ * Per-thread singletons of the Raft layer: the thread's handle on the node's LMDB environment (lmdb-js shares
+ * the environment between threads; each thread opens it once) and the group-commit scheduler that processes
+ * every scheduled group's Ready in one batch per turn, so the writes of all groups on a thread share one
+ * transaction and one fsync.
+ */
+import { type NodeStorage, openStorage } from '@flotilla/storage-lmdb';
+import type { RaftGroup } from './raft-group.ts';
+
+const storages = new Map<string, { storage: Promise<NodeStorage>; refs: number }>();
+
+/** The node storage of `dataDir` on this thread; each call must be matched by `releaseThreadStorage`. */
+export function threadStorage(dataDir: string, nodeId: number): Promise<NodeStorage> {
+  const known = storages.get(dataDir);
+  if (known) {
+    known.refs++;
+    return known.storage;
+  }
+  const storage = openStorage({ path: dataDir, nodeId });
+  storages.set(dataDir, { storage, refs: 1 });
+  storage.catch(() => storages.delete(dataDir));
+  return storage;
+}
+
+export async function releaseThreadStorage(dataDir: string): Promise<void> {
+  const known = storages.get(dataDir);
+  if (!known || --known.refs > 0) return;
+  storages.delete(dataDir);
+  await (await known.storage).close();
+}
+
+/** Groups with a Ready to process; one `setImmediate` per turn processes them all (the group commit). */
+class GroupCommitScheduler {
+  private readonly scheduled = new Set<RaftGroup>();
+  private pending = false;
+  readonly counters = { turns: 0, readies: 0 };
+
+  schedule(group: RaftGroup): void {
+    this.scheduled.add(group);
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => this.run());
+  }
+
+  forget(group: RaftGroup): void {
+    this.scheduled.delete(group);
+  }
+
+  private run(): void {
+    this.pending = false;
+    const batch = [...this.scheduled];
+    this.scheduled.clear();
+    this.counters.turns++;
+    for (const group of batch) {
+      this.counters.readies++;
+      group.processReady();
+    }
+  }
+}
+
+export const groupCommit = new GroupCommitScheduler();
