@@ -23,6 +23,10 @@ export interface LocalClusterOptions {
 /** How to run this package's CLI in a child: from source under tsx in development, compiled JS otherwise. */
 export function cliCommand(): { command: string; args: string[] } {
   const here = fileURLToPath(import.meta.url);
+  // FLOTILLA_CLI_DIST=1 runs the compiled CLI even from source (benchmarks measure production code).
+  if (process.env.FLOTILLA_CLI_DIST === '1') {
+    return { command: process.execPath, args: ['--enable-source-maps', join(here, '..', '..', 'dist', 'cli.js')] };
+  }
   if (here.endsWith('.ts')) {
     return {
       command: process.execPath,
