@@ -47,7 +47,7 @@ const CONSISTENCIES: readonly ReadConsistency[] = ['linearizable', 'lease', 'sta
 export class ApiServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
-  readonly counters = { connections: 0, requests: 0, errors: 0, malformed: 0 };
+  readonly counters = { connections: 0, requests: 0, errors: 0, malformed: 0, framesIn: 0, framesOut: 0 };
 
   private constructor(
     private readonly backend: ApiBackend,
@@ -87,7 +87,9 @@ export class ApiServer {
     const flush = () => {
       const batch = outbox;
       outbox = [];
-      if (ws.readyState === ws.OPEN) ws.send(encodeResponses(batch));
+      if (ws.readyState !== ws.OPEN) return;
+      this.counters.framesOut++;
+      ws.send(encodeResponses(batch));
     };
     const respond = (response: ApiResponse) => {
       inflight--;
@@ -99,6 +101,7 @@ export class ApiServer {
       try {
         if (!isBinary) throw new ProtocolError('text frames are not accepted');
         requests = decodeRequests(data as Buffer);
+        this.counters.framesIn++;
       } catch (error) {
         this.counters.malformed++;
         ws.close(1002, String((error as Error).message).slice(0, 100));

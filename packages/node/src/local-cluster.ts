@@ -23,17 +23,22 @@ export interface LocalClusterOptions {
 /** How to run this package's CLI in a child: from source under tsx in development, compiled JS otherwise. */
 export function cliCommand(): { command: string; args: string[] } {
   const here = fileURLToPath(import.meta.url);
+  // V8 flags for node processes (FLOTILLA_NODE_FLAGS overrides; empty by default).
+  const v8 = (process.env.FLOTILLA_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   // FLOTILLA_CLI_DIST=1 runs the compiled CLI even from source (benchmarks measure production code).
   if (process.env.FLOTILLA_CLI_DIST === '1') {
-    return { command: process.execPath, args: ['--enable-source-maps', join(here, '..', '..', 'dist', 'cli.js')] };
+    return {
+      command: process.execPath,
+      args: [...v8, '--enable-source-maps', join(here, '..', '..', 'dist', 'cli.js')],
+    };
   }
   if (here.endsWith('.ts')) {
     return {
       command: process.execPath,
-      args: ['--conditions=source', '--import', 'tsx', join(here, '..', 'cli.ts')],
+      args: [...v8, '--conditions=source', '--import', 'tsx', join(here, '..', 'cli.ts')],
     };
   }
-  return { command: process.execPath, args: ['--enable-source-maps', join(here, '..', 'cli.js')] };
+  return { command: process.execPath, args: [...v8, '--enable-source-maps', join(here, '..', 'cli.js')] };
 }
 
 function tomlFor(id: number, ids: number[], dir: string, basePort: number): string {

@@ -70,6 +70,7 @@ export async function startNode(
     links: transport.linkInfo(),
     transport: transport.stats(),
     counters: cluster.counters,
+    api: api.counters,
   });
   const backend: ApiBackend = {
     nodeId: config.node.id,
