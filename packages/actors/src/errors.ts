@@ -3,6 +3,8 @@
  * (the actor's path, the host slot). Errors cross threads as plain descriptors and are rebuilt as the same class.
  */
 
+import { FlotillaError } from '@flotilla/core';
+
 export type ActorErrorCode =
   | 'FLOTILLA_MAILBOX_FULL'
   | 'FLOTILLA_ASK_TIMEOUT'
@@ -16,16 +18,11 @@ export type ActorErrorCode =
   | 'FLOTILLA_TOO_MANY_ASKS'
   | 'FLOTILLA_SYSTEM_STOPPED';
 
-/**
- * Base of every runtime error. (`@flotilla/core`'s `FlotillaError` has a closed code union, so the actor
- * errors share its `code` convention without extending it.)
- */
-export class ActorError extends Error {
-  readonly code: ActorErrorCode;
+/** Base of every runtime error: a `FlotillaError` whose `code` is one of the runtime's. */
+export class ActorError extends FlotillaError {
+  declare readonly code: ActorErrorCode;
   constructor(code: ActorErrorCode, message: string) {
-    super(message);
-    this.code = code;
-    this.name = new.target.name;
+    super(code, message);
   }
 }
 

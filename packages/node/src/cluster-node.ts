@@ -332,7 +332,7 @@ export class ClusterNode {
     await Promise.all(
       led.map(async (g) => {
         const s = await g.status().catch(() => undefined);
-        if (!s || s.role !== 'leader') return;
+        if (s?.role !== 'leader') return;
         const best = s.progress
           .filter((p) => p.id !== this.id && s.confState.voters.includes(p.id))
           .sort((a, b) => b.matchIndex - a.matchIndex)[0];

@@ -82,7 +82,10 @@ export async function startNode(
     transferLeader: (group: GroupId, to: NodeId) => cluster.transferLeader(group, to),
     ...(faulty
       ? {
-          injectFaults: (peers: readonly NodeId[]) => (faulty.block(peers), { blocked: faulty.blockedPeers }),
+          injectFaults: (peers: readonly NodeId[]) => {
+            faulty.block(peers);
+            return { blocked: faulty.blockedPeers };
+          },
         }
       : {}),
   };

@@ -1,8 +1,8 @@
 /**
  * Expected failures of the WebSocket transport, each a class with a stable `code` and its context.
- * Core's `FlotillaErrorCode` is a closed union, so these extend `Error` with their own `FLOTILLA_…` codes.
+ * They extend core's `FlotillaError` with the transport's own `FLOTILLA_…` codes.
  */
-import type { GroupId, NodeId } from '@flotilla/core';
+import { FlotillaError, type GroupId, type NodeId } from '@flotilla/core';
 import type { FrameErrorKind } from './frame-format.ts';
 
 export type TransportErrorCode =
@@ -13,12 +13,10 @@ export type TransportErrorCode =
   | 'FLOTILLA_SNAPSHOT_BUSY'
   | 'FLOTILLA_FRAME_INVALID';
 
-export class TransportError extends Error {
-  readonly code: TransportErrorCode;
+export class TransportError extends FlotillaError {
+  declare readonly code: TransportErrorCode;
   constructor(code: TransportErrorCode, message: string) {
-    super(message);
-    this.code = code;
-    this.name = new.target.name;
+    super(code, message);
   }
 }
 
