@@ -5,6 +5,7 @@
 import { startElection } from './election.ts';
 import type { AppendMessage, HeartbeatMessage, Message, SnapshotMessage } from './messages.ts';
 import type { Raft } from './raft.ts';
+import type { NodeId } from './types.ts';
 
 export function stepFollower(r: Raft, m: Message): void {
   switch (m.type) {
@@ -46,47 +47,39 @@ export function stepFollower(r: Raft, m: Message): void {
   }
 }
 
+/** An AppendEntries answer; a rejection carries the fast-backtracking hint (index, term). */
+function respond(r: Raft, to: NodeId, index: number, reject = false, hint = { index: 0, term: 0 }): void {
+  r.send({
+    type: 'appendResponse',
+    from: r.id,
+    to,
+    term: r.term,
+    index,
+    reject,
+    hintIndex: hint.index,
+    hintTerm: hint.term,
+  });
+}
+
 export function handleAppend(r: Raft, m: AppendMessage): void {
   if (m.index < r.log.committed) {
     // Everything up to our commit is known to match: acknowledge it so the leader can move on.
-    r.send({
-      type: 'appendResponse',
-      from: r.id,
-      to: m.from,
-      term: r.term,
-      index: r.log.committed,
-      reject: false,
-      hintIndex: 0,
-      hintTerm: 0,
-    });
+    respond(r, m.from, r.log.committed);
     return;
   }
   const lastNew = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
   if (lastNew !== undefined) {
-    r.send({
-      type: 'appendResponse',
-      from: r.id,
-      to: m.from,
-      term: r.term,
-      index: lastNew,
-      reject: false,
-      hintIndex: 0,
-      hintTerm: 0,
-    });
+    respond(r, m.from, lastNew);
     return;
   }
   // Fast backtracking: point the leader at the last index whose term could match theirs.
-  const hint = r.log.findConflictByTerm(Math.min(m.index, r.log.lastIndex()), m.logTerm);
-  r.send({
-    type: 'appendResponse',
-    from: r.id,
-    to: m.from,
-    term: r.term,
-    index: m.index,
-    reject: true,
-    hintIndex: hint.index,
-    hintTerm: hint.term,
-  });
+  respond(
+    r,
+    m.from,
+    m.index,
+    true,
+    r.log.findConflictByTerm(Math.min(m.index, r.log.lastIndex()), m.logTerm),
+  );
 }
 
 export function handleHeartbeat(r: Raft, m: HeartbeatMessage): void {
@@ -96,30 +89,8 @@ export function handleHeartbeat(r: Raft, m: HeartbeatMessage): void {
 }
 
 export function handleSnapshot(r: Raft, m: SnapshotMessage): void {
-  if (restoreSnapshot(r, m)) {
-    r.send({
-      type: 'appendResponse',
-      from: r.id,
-      to: m.from,
-      term: r.term,
-      index: r.log.lastIndex(),
-      reject: false,
-      hintIndex: 0,
-      hintTerm: 0,
-    });
-  } else {
-    // Already have it (or more): acknowledge our commit so the leader resumes normal replication.
-    r.send({
-      type: 'appendResponse',
-      from: r.id,
-      to: m.from,
-      term: r.term,
-      index: r.log.committed,
-      reject: false,
-      hintIndex: 0,
-      hintTerm: 0,
-    });
-  }
+  // Installed: we now end at the snapshot. Already covered: acknowledge our commit so replication resumes.
+  respond(r, m.from, restoreSnapshot(r, m) ? r.log.lastIndex() : r.log.committed);
 }
 
 /** Installs a leader's snapshot unless our log already covers it. Returns true when installed. */
