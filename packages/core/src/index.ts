@@ -20,6 +20,7 @@ export {
 export type { RaftConfig } from './config.ts';
 export * from './errors.ts';
 export {
+  decodeKvCommand,
   encodeKvCommand,
   type KvCommand,
   type KvResult,

@@ -4,6 +4,7 @@
  */
 import { Packr } from 'msgpackr';
 import { assert } from './assert.ts';
+import { InvalidMessageError } from './errors.ts';
 import { assertNever } from './messages.ts';
 import { ClientSessions, decodeSessionCommand, encodeSessionCommand } from './sessions.ts';
 import type { Command, StateMachine } from './state-machine.ts';
@@ -24,11 +25,46 @@ export type KvResult =
       readonly current?: string | null;
     };
 
+const KV_OPS = ['put', 'delete', 'cas'] as const;
+
+/** Key-value commands travel as compact tuples `[op, key, value?, expected?]` inside a session envelope. */
 export function encodeKvCommand(
   cmd: KvCommand,
   session: { clientId: string; sequence: number } = { clientId: '', sequence: 0 },
 ): Uint8Array {
-  return encodeSessionCommand({ ...session, payload: packr.pack(cmd) });
+  const op = KV_OPS.indexOf(cmd.op);
+  const tuple =
+    cmd.op === 'put'
+      ? [op, cmd.key, cmd.value]
+      : cmd.op === 'cas'
+        ? [op, cmd.key, cmd.value, cmd.expected]
+        : [op, cmd.key];
+  return encodeSessionCommand({ ...session, payload: packr.pack(tuple) });
+}
+
+/** Decodes and validates a command's payload; throws `InvalidMessageError` when it is not one. */
+export function decodeKvCommand(payload: Uint8Array): KvCommand {
+  let t: unknown;
+  try {
+    t = packr.unpack(payload);
+  } catch (error) {
+    throw new InvalidMessageError(`kv command: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(t) || typeof t[1] !== 'string')
+    throw new InvalidMessageError('kv command is not [op, key, …]');
+  const [op, key, value, expected] = t as [unknown, string, unknown, unknown];
+  switch (KV_OPS[op as number]) {
+    case 'put':
+      if (typeof value === 'string') return { op: 'put', key, value };
+      break;
+    case 'delete':
+      return { op: 'delete', key };
+    case 'cas':
+      if (typeof value === 'string' && (typeof expected === 'string' || expected === null))
+        return { op: 'cas', key, value, expected };
+      break;
+  }
+  throw new InvalidMessageError(`kv command has a bad shape: ${JSON.stringify(t).slice(0, 80)}`);
 }
 
 export class MemoryKvStateMachine implements StateMachine<KvResult> {
@@ -68,7 +104,7 @@ export class MemoryKvStateMachine implements StateMachine<KvResult> {
     let cmd: KvCommand;
     try {
       session = decodeSessionCommand(c.data);
-      cmd = packr.unpack(session.payload) as KvCommand;
+      cmd = decodeKvCommand(session.payload);
     } catch {
       return { ok: false, error: 'bad-command' };
     }

@@ -3,7 +3,13 @@
  * machines — no Raft, no replication overhead — with the same command format, results and queries as the
  * cluster, so the same application code runs in both modes.
  */
-import { decodeSessionCommand, type GroupId, type KvCommand, type KvResult } from '@flotilla/core';
+import {
+  decodeKvCommand,
+  decodeSessionCommand,
+  type GroupId,
+  type KvCommand,
+  type KvResult,
+} from '@flotilla/core';
 import type { KvStateMachine, KvView, NodeStorage } from '@flotilla/storage-lmdb';
 import { Packr } from 'msgpackr';
 import { UnknownGroupError } from './errors.ts';
@@ -24,7 +30,7 @@ function kvApply(command: { index: number; data: Uint8Array }, kv: KvView): KvRe
     const session = decodeSessionCommand(command.data);
     clientId = session.clientId;
     sequence = session.sequence;
-    cmd = packr.unpack(session.payload) as KvCommand;
+    cmd = decodeKvCommand(session.payload);
   } catch {
     return { ok: false, error: 'bad-command' };
   }
