@@ -160,10 +160,10 @@ export class RaftExecutor implements CommandExecutor {
   }
 }
 
+/**
+ * Whether a command carries a client session, read from its first bytes without decoding it: a session
+ * envelope is the msgpack array `[clientId, sequence, payload]`, and no session is the empty id (0xa0).
+ */
 function hasSession(command: Uint8Array): boolean {
-  try {
-    return decodeSessionCommand(command).clientId !== '';
-  } catch {
-    return false;
-  }
+  return command[0] === 0x93 && command[1] !== 0xa0;
 }

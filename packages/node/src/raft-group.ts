@@ -89,8 +89,6 @@ export class RaftGroup {
   /** Snapshot data streamed in by the transport, waiting for the leader's snapshot message. */
   private stagedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | undefined;
   readonly counters = { proposals: 0, applied: 0, decodeErrors: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
-  /** Proposal commit latency samples (ms), drained by metrics. */
-  readonly latencies: number[] = [];
 
   constructor(options: RaftGroupOptions) {
     this.options = options;
@@ -182,17 +180,8 @@ export class RaftGroup {
     const result = this.raft.propose(data);
     if (result.forwarded) return Promise.reject(new NotLeaderError(this.id, result.leaderId));
     this.counters.proposals++;
-    const started = performance.now();
     const promise = new Promise<unknown>((resolve, reject) => {
-      this.proposals.set(result.lastIndex, {
-        term: result.term,
-        resolve: (value) => {
-          this.latencies.push(performance.now() - started);
-          if (this.latencies.length > 10_000) this.latencies.splice(0, 5_000);
-          resolve(value);
-        },
-        reject,
-      });
+      this.proposals.set(result.lastIndex, { term: result.term, resolve, reject });
     });
     this.kick();
     return promise;
