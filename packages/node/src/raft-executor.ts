@@ -3,14 +3,7 @@
  * links when the leader is another node), waits for commit and apply, and returns the state machine's result.
  * Requests to a group without a leader wait (bounded, with backoff) and retry instead of hanging.
  */
-import {
-  type ConfChange,
-  decodeSessionCommand,
-  type GroupId,
-  type NodeId,
-  NotLeaderError,
-  type Status,
-} from '@flotilla/core';
+import { type ConfChange, type GroupId, type NodeId, NotLeaderError, type Status } from '@flotilla/core';
 import { ProtocolError, RequestTimeoutError, UnknownGroupError } from './errors.ts';
 import type { CommandExecutor, ReadConsistency, RequestOptions } from './executor.ts';
 import type { GroupHandle } from './group-handle.ts';
