@@ -80,7 +80,8 @@ export class SimNode {
       logStorage: this.log,
       stableStorage: this.stable,
       applied: snap.meta.index,
-      random: this.seed * 7919 + this.restarts,
+      // Distinct per node and per restart: equal seeds would time out together forever (split votes).
+      random: (this.seed * 7919 + this.id * 104_729 + this.restarts * 31) >>> 0,
     });
   }
 
