@@ -415,9 +415,12 @@ export class Simulation {
     this.note('--- healing: restart all, heal network, clocks even; liveness phase ---');
     this.network.healAll();
     this.network.faults = { dropRate: 0, duplicateRate: 0, delayMax: 2 };
+    // Restart every node the most advanced live replica still counts as a member (a removal proposed but never
+    // committed leaves the node a member: it must come back, or the cluster may lack a quorum).
+    const members = this.membersByMostAdvancedReplica();
     for (const node of this.nodes.values()) {
       node.tickRate = 1;
-      if (!node.up && !this.removed.has(node.id)) this.restart(node);
+      if (!node.up && (members.has(node.id) || !this.removed.has(node.id))) this.restart(node);
     }
     const failures: string[] = [];
     const deadline = this.now + this.scenario.livenessTicks * UNITS_PER_TICK;
@@ -475,6 +478,14 @@ export class Simulation {
       return false;
     }
     return true;
+  }
+
+  private membersByMostAdvancedReplica(): Set<NodeId> {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values())
+      if (n.raft && (!best || n.raft.commitIndex > best.raft!.commitIndex)) best = n;
+    const cs = best?.raft?.status().confState;
+    return new Set(cs ? [...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext] : []);
   }
 
   /** Nodes removed from the configuration are shut down once the removal is applied (as an operator would). */
