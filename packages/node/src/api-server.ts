@@ -31,6 +31,8 @@ export interface ApiBackend {
   transferLeader?(group: GroupId, to: NodeId): Promise<unknown>;
   /** Test-only: partition this node from `peers` (only when fault injection is enabled). */
   injectFaults?(peers: readonly NodeId[]): unknown;
+  /** Test-only: fails a group's replica actor or kills its host thread. */
+  injectActorFault?(group: GroupId, kind: 'crash-actor' | 'exit-thread'): unknown;
 }
 
 export interface ApiServerOptions {
@@ -155,7 +157,10 @@ export class ApiServer {
         if (!b.transferLeader) throw new ProtocolError('leadership transfer needs a cluster');
         return b.transferLeader(String(a.group), Number(a.to));
       case 'faults':
-        if (!b.injectFaults) throw new ProtocolError('fault injection is disabled on this node');
+        if (!b.injectFaults || !b.injectActorFault)
+          throw new ProtocolError('fault injection is disabled on this node');
+        if (a.kind === 'crash-actor' || a.kind === 'exit-thread')
+          return b.injectActorFault(String(a.group), a.kind);
         if (!Array.isArray(a.blockPeers)) throw new ProtocolError('faults needs blockPeers: number[]');
         return b.injectFaults(a.blockPeers.map(Number));
     }

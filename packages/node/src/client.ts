@@ -230,6 +230,11 @@ export class FlotillaClient {
     return this.call(address, 'faults', { blockPeers: [...peers] });
   }
 
+  /** Test-only: makes the replica of `group` at `address` fail, or kills its host thread. */
+  injectActorFault(address: string, group: GroupId, kind: 'crash-actor' | 'exit-thread'): Promise<unknown> {
+    return this.call(address, 'faults', { group, kind });
+  }
+
   transferLeader(group: GroupId, to: NodeId): Promise<unknown> {
     return this.toLeader(group, 'transfer', { group, to });
   }

@@ -17,7 +17,7 @@ import {
   encodeCatalogCommand,
 } from './catalog.ts';
 import type { NodeConfig } from './config.ts';
-import { ClusterFormationError, NodeStoppedError } from './errors.ts';
+import { ClusterFormationError, NodeStoppedError, UnknownGroupError } from './errors.ts';
 import {
   type GroupActorProps,
   RaftGroupActor,
@@ -290,6 +290,14 @@ export class ClusterNode {
   }
   private session() {
     return { clientId: this.sessionId, sequence: ++this.sessionSequence };
+  }
+
+  /** Test-only (fault injection): makes a group's replica actor fail, or kills the thread hosting it. */
+  injectActorFault(group: GroupId, kind: 'crash-actor' | 'exit-thread'): { slot: number } {
+    const g = this.groups.get(group);
+    if (!g || !this.system) throw new UnknownGroupError(group);
+    this.system.tell(g.ref, { type: 'fault', kind });
+    return { slot: g.ref.slot };
   }
 
   transferLeader(group: GroupId, to: NodeId): Promise<unknown> {

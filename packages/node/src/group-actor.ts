@@ -5,6 +5,7 @@
  * A restart (supervision) rebuilds the replica from storage, exactly as after a crash.
  */
 
+import { isMainThread } from 'node:worker_threads';
 import { type Actor, type ActorContext, type ActorRef, type Ask, actorKind } from '@flotilla/actors';
 import {
   bootstrapStorage,
@@ -38,6 +39,8 @@ export type GroupMessage =
   | { readonly type: 'raft'; readonly payload: Uint8Array }
   | { readonly type: 'stageSnapshot'; readonly meta: SnapshotMeta; readonly data: Uint8Array }
   | { readonly type: 'unreachable'; readonly peer: NodeId }
+  /** Test-only faults (sent only when fault injection is enabled): fail this actor, or kill its thread. */
+  | { readonly type: 'fault'; readonly kind: 'crash-actor' | 'exit-thread' }
   | Ask<{ readonly type: 'propose'; readonly data: Uint8Array }, GroupReply<unknown>>
   | Ask<{ readonly type: 'confChange'; readonly change: ConfChange }, GroupReply<unknown>>
   | Ask<
@@ -152,6 +155,11 @@ export class RaftGroupActor implements Actor<GroupMessage> {
         return;
       case 'unreachable':
         g.reportUnreachable(message.peer);
+        return;
+      case 'fault':
+        if (message.kind === 'crash-actor') throw new Error(`injected failure of the ${g.id} replica`);
+        // process.exit in a worker ends that thread only; on the main thread it would end the node: refuse.
+        if (!isMainThread) process.exit(1);
         return;
       case 'propose':
         answer(ctx, message, g.propose(message.data));

@@ -4,7 +4,14 @@
  * rebuilt into their typed classes.
  */
 
-import { type ActorRef, type ActorSystem, AskTimeoutError } from '@flotilla/actors';
+import {
+  ActorFailedError,
+  type ActorRef,
+  ActorStoppedError,
+  type ActorSystem,
+  AskTimeoutError,
+  HostFailedError,
+} from '@flotilla/actors';
 import type { ConfChange, GroupId, NodeId } from '@flotilla/core';
 import { RequestTimeoutError } from './errors.ts';
 import type { ReadConsistency } from './executor.ts';
@@ -42,6 +49,15 @@ export class GroupHandle {
       })) as GroupReply<unknown>;
     } catch (error) {
       if (error instanceof AskTimeoutError) throw new RequestTimeoutError(this.id, timeoutMs, message.type);
+      // The replica's actor failed or its thread died while handling the ask: the outcome is unknown, exactly
+      // like a timeout (the supervisor restarts it from storage; a command with a session may be retried).
+      if (
+        error instanceof HostFailedError ||
+        error instanceof ActorFailedError ||
+        error instanceof ActorStoppedError
+      ) {
+        throw new RequestTimeoutError(this.id, timeoutMs, `${message.type}: ${error.message}`);
+      }
       throw error;
     }
     if (!reply.ok) throw fromWireError(reply.error);

@@ -82,6 +82,8 @@ export async function startNode(
     transferLeader: (group: GroupId, to: NodeId) => cluster.transferLeader(group, to),
     ...(faulty
       ? {
+          injectActorFault: (group: GroupId, kind: 'crash-actor' | 'exit-thread') =>
+            cluster.injectActorFault(group, kind),
           injectFaults: (peers: readonly NodeId[]) => {
             faulty.block(peers);
             return { blocked: faulty.blockedPeers };
