@@ -62,7 +62,9 @@ async function runGroup(store: WalStore, g: WalGroupStorage, random: () => numbe
     inFlight.push(
       write().then(() => {
         report(`R ${g.group} ${n}`);
-        if (store.stats().rotations !== rotations) report(`W ${(rotations = store.stats().rotations)}`);
+        if (store.stats().rotations === rotations) return;
+        rotations = store.stats().rotations;
+        report(`W ${rotations}`);
       }),
     );
   };
