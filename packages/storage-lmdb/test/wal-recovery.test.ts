@@ -1,7 +1,7 @@
 /**
  * WAL recovery: a torn tail (a file cut mid-record, garbage or a lost page after the last batch) is cut off
  * and writing resumes after the valid data; a damaged record that valid data follows is a typed error
- * naming the segment and offset; rotation writes a checkpoint and deletes the older segments.
+ * naming the segment and offset.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openWal, WalCorruptError, type WalOptions, type WalStore } from '../src/index.ts';
 import { makeEntries, sameBytes, tempDir } from './helpers.ts';
-import { meta, segmentFiles } from './wal-helpers.ts';
+import { segmentFiles } from './wal-helpers.ts';
 
 const dirs: { remove(): void }[] = [];
 after(() => {
@@ -130,70 +130,5 @@ describe('a damaged record that valid data follows', () => {
     header[(sizes[2] as number) + 5] = (header[(sizes[2] as number) + 5] as number) ^ 0x01;
     writeFileSync(path, header);
     await assert.rejects(openWal(options(dir)), { segment: path, offset: sizes[2] });
-  });
-});
-
-describe('segment rotation', () => {
-  it('checkpoints every group into the new segment, deletes the old ones, and recovers from it', async () => {
-    const dir = newDir();
-    const opts = options(dir, { segmentBytes: 64 * 1024 });
-    const store = await openWal(opts);
-    await store.group('idle-hard').setHardState({ term: 4, vote: 2, commit: 1 });
-    const snapped = store.group('snapped');
-    await snapped.append(makeEntries('snapped', 1, 20, 1));
-    await snapped.saveSnapshot(meta(20, 1), new Uint8Array([42]));
-    await snapped.compact(20);
-    const busy = store.group('busy');
-    for (let i = 0; i < 100; i++) {
-      await busy.append(makeEntries('busy', i * 20 + 1, i * 20 + 20, 1));
-      if (i % 10 === 9) {
-        await busy.saveSnapshot(meta(i * 20 + 10, 1), new Uint8Array([i]));
-        await busy.compact(i * 20 + 10);
-      }
-    }
-    await store.flushed();
-    const rotations = store.stats().rotations;
-    assert.ok(rotations >= 5, `${rotations} rotations`);
-    await store.close();
-    assert.equal(segmentFiles(dir).length, 1, 'older segments are deleted');
-    const again = await openWal(opts);
-    assert.deepEqual(again.group('idle-hard').hardState(), { term: 4, vote: 2, commit: 1 });
-    assert.equal(again.group('snapped').firstIndex(), 21);
-    assert.equal(again.group('snapped').term(20), 1);
-    assert.ok(sameBytes(again.group('snapped').snapshot().data, new Uint8Array([42])));
-    const b = again.group('busy');
-    assert.equal(b.firstIndex(), 1991);
-    assert.equal(b.lastIndex(), 2000);
-    assert.equal(b.term(1990), 1);
-    assert.equal(b.entries(1991, 2001, 1e9).length, 10);
-    assert.equal(b.snapshotMeta().index, 1990);
-    assert.deepEqual(again.groupIds(), ['busy', 'idle-hard', 'snapped']);
-    await again.close();
-  });
-
-  it('a checkpoint torn during rotation: its segment is deleted and the previous one is resumed', async () => {
-    const dir = newDir();
-    const store = await openWal(options(dir));
-    await writeBatches(store, dir, 3);
-    await store.close();
-    const [current] = segmentFiles(dir) as [string];
-    const seq = Number(current.slice(0, 16));
-    const next = join(dir, 'wal', `${String(seq + 1).padStart(16, '0')}.wal`);
-    // The new segment got its name but only part of its checkpoint batch.
-    writeFileSync(next, readFileSync(join(dir, 'wal', current)).subarray(0, 30));
-    assert.equal(await lastIndexAfterReopen(dir), 30);
-    assert.deepEqual(segmentFiles(dir), [current]);
-  });
-
-  it('reads only the newest segment: older ones left by a crash before their deletion are just deleted', async () => {
-    const dir = newDir();
-    const store = await openWal(options(dir));
-    await writeBatches(store, dir, 2);
-    await store.close();
-    const [current] = segmentFiles(dir) as [string];
-    const seq = Number(current.slice(0, 16));
-    writeFileSync(join(dir, 'wal', `${String(seq - 1).padStart(16, '0')}.wal`), randomBytes(4096));
-    assert.equal(await lastIndexAfterReopen(dir), 20);
-    assert.deepEqual(segmentFiles(dir), [current]);
   });
 });

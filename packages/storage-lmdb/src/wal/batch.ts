@@ -52,8 +52,21 @@ export class BatchBuilder {
     return [chunk, off];
   }
 
+  /** Copies `records` records, already encoded (`bytes`), into the batch. */
+  copyRecords(bytes: Buffer, records: number): void {
+    if (bytes.length === 0) return;
+    const [buf, off] = this.reserve(bytes.length);
+    bytes.copy(buf, off);
+    this.records += records - 1;
+  }
+
+  /** The encoded records (the batch record left out), in order. */
+  recordBytes(): Buffer[] {
+    return this.chunks.map((chunk, i) => chunk.subarray(i === 0 ? BATCH_RECORD_BYTES : 0, this.used[i]));
+  }
+
   /** Fills in the batch record and returns the bytes to write, in order. */
-  seal(seq: number): Buffer[] {
+  finish(seq: number): Buffer[] {
     writeBatchRecord(this.chunks[0] as Buffer, 0, this.bytes, seq);
     return this.chunks.map((chunk, i) => chunk.subarray(0, this.used[i]));
   }

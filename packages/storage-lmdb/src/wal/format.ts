@@ -29,19 +29,33 @@ export const RecordType = {
   compact: 5,
   /** payload: group, u8 install, u32 metaLength, meta (codec bytes), u64 fileSeq, u64 bytes, u32 crc. */
   snapshot: 6,
+  /**
+   * payload: u64 segment seq. Opens a segment's second batch: its checkpoint is complete and the records
+   * logged to the previous segment meanwhile follow, so the previous segments are no longer needed.
+   */
+  seal: 7,
 } as const;
 
 export const BATCH_RECORD_BYTES = HEADER_BYTES + 12;
 export const CHECKPOINT_RECORD_BYTES = HEADER_BYTES + 12;
+export const SEAL_RECORD_BYTES = HEADER_BYTES + 8;
 const ENTRY_HEAD_BYTES = 13;
 const TWO_32 = 4294967296;
 
 /** A record whose CRC verified but whose payload does not decode: the recovery turns it into a typed error. */
 export class RecordFormatError extends Error {}
 
+/** Little-endian u32 without Buffer's argument checks (hot: several per entry). */
+function putU32(buf: Buffer, off: number, value: number): void {
+  buf[off] = value;
+  buf[off + 1] = value >>> 8;
+  buf[off + 2] = value >>> 16;
+  buf[off + 3] = value >>> 24;
+}
+
 function putU64(buf: Buffer, off: number, value: number): void {
-  buf.writeUInt32LE(value >>> 0, off);
-  buf.writeUInt32LE(Math.floor(value / TWO_32), off + 4);
+  putU32(buf, off, value >>> 0);
+  putU32(buf, off + 4, (value - (value >>> 0)) / TWO_32);
 }
 
 function groupBytes(groupKey: Uint8Array): number {
@@ -100,7 +114,7 @@ export function writeOpRecord(
       for (const entry of op.entries) {
         putU64(buf, at, entry.term);
         buf[at + 8] = entry.kind;
-        buf.writeUInt32LE(entry.data.length, at + 9);
+        putU32(buf, at + 9, entry.data.length);
         buf.set(entry.data, at + ENTRY_HEAD_BYTES);
         at += ENTRY_HEAD_BYTES + entry.data.length;
       }
@@ -131,25 +145,31 @@ export function writeOpRecord(
     default:
       assertNever(op);
   }
-  seal(buf, off, total);
+  finishRecord(buf, off, total);
 }
 
 export function writeBatchRecord(buf: Buffer, off: number, batchBytes: number, seq: number): void {
   buf[off + 8] = RecordType.batch;
   buf.writeUInt32LE(batchBytes, off + HEADER_BYTES);
   putU64(buf, off + HEADER_BYTES + 4, seq);
-  seal(buf, off, BATCH_RECORD_BYTES);
+  finishRecord(buf, off, BATCH_RECORD_BYTES);
 }
 
 export function writeCheckpointRecord(buf: Buffer, off: number, segmentSeq: number, groups: number): void {
   buf[off + 8] = RecordType.checkpoint;
   putU64(buf, off + HEADER_BYTES, segmentSeq);
   buf.writeUInt32LE(groups, off + HEADER_BYTES + 8);
-  seal(buf, off, CHECKPOINT_RECORD_BYTES);
+  finishRecord(buf, off, CHECKPOINT_RECORD_BYTES);
+}
+
+export function writeSealRecord(buf: Buffer, off: number, segmentSeq: number): void {
+  buf[off + 8] = RecordType.seal;
+  putU64(buf, off + HEADER_BYTES, segmentSeq);
+  finishRecord(buf, off, SEAL_RECORD_BYTES);
 }
 
 /** Fills in length and CRC once type and payload are written. */
-function seal(buf: Buffer, off: number, total: number): void {
+function finishRecord(buf: Buffer, off: number, total: number): void {
   buf.writeUInt32LE(total - 8, off);
   const crc = crc32c(buf, off + 8, off + total, crc32c(buf, off, off + 4));
   buf.writeUInt32LE(crc, off + 4);
@@ -172,6 +192,7 @@ export function checkRecord(buf: Buffer, off: number, end: number): number {
 export type DecodedRecord =
   | { readonly type: 'batch'; readonly batchBytes: number; readonly seq: number }
   | { readonly type: 'checkpoint'; readonly segmentSeq: number; readonly groups: number }
+  | { readonly type: 'seal'; readonly segmentSeq: number }
   | { readonly type: 'op'; readonly group: string; readonly op: GroupOp };
 
 /** Decodes a verified record of `total` bytes. Throws `RecordFormatError` when the payload is malformed. */
@@ -183,6 +204,8 @@ export function decodeRecord(buf: Buffer, off: number, total: number): DecodedRe
       return r.done({ type: 'batch', batchBytes: r.u32(), seq: r.u64() });
     case RecordType.checkpoint:
       return r.done({ type: 'checkpoint', segmentSeq: r.u64(), groups: r.u32() });
+    case RecordType.seal:
+      return r.done({ type: 'seal', segmentSeq: r.u64() });
     case RecordType.entries:
     case RecordType.hardState:
     case RecordType.compact:

@@ -4,6 +4,7 @@
  * still being written: then it is held (in issue order) and reads see it through a copy of the log.
  */
 import {
+  AssertionError,
   assert,
   EMPTY_SNAPSHOT,
   type Entry,
@@ -234,15 +235,15 @@ function copyEntries(entries: readonly Entry[], skip: number): Entry[] {
   for (let i = skip; i < entries.length; i++) bytes += (entries[i] as Entry).data.length;
   const arena = new Uint8Array(bytes);
   const out: Entry[] = new Array(entries.length - skip);
-  const first = (entries[skip] as Entry).index;
+  let index = (entries[skip] as Entry).index;
   let at = 0;
-  for (let i = skip; i < entries.length; i++) {
+  for (let i = skip; i < entries.length; i++, index++) {
     const e = entries[i] as Entry;
-    assert(e.index === first + i - skip, () => `entries are not contiguous at ${e.index}`);
-    const data = arena.subarray(at, at + e.data.length);
-    data.set(e.data);
-    at += e.data.length;
-    out[i - skip] = { term: e.term, index: e.index, kind: e.kind, data };
+    if (e.index !== index) throw new AssertionError(`entries are not contiguous at ${e.index}`);
+    const length = e.data.length;
+    arena.set(e.data, at);
+    out[i - skip] = { term: e.term, index, kind: e.kind, data: arena.subarray(at, at + length) };
+    at += length;
   }
   return out;
 }

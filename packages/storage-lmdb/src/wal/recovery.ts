@@ -1,14 +1,15 @@
 /**
- * Recovery on open: finds the newest segment whose checkpoint batch verifies, replays it (the checkpoint,
- * then every later batch up to the first torn one), cuts the torn tail off, and deletes older segments.
- * Reads one segment whatever the history, since every segment starts with a full checkpoint.
+ * Recovery on open: finds the newest sealed segment (its checkpoint and seal batches verify), replays it up to
+ * the first torn batch, cuts the torn tail off, and deletes every other segment. Reads one segment whatever
+ * the history, since a sealed segment starts with a full checkpoint.
  */
-import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AssertionError, type GroupId } from '@flotilla/core';
 import { WalCorruptError } from '../errors.ts';
 import type { DecodedRecord } from './format.ts';
 import { GroupLog } from './group-log.ts';
+import type { Segment } from './segment.ts';
 import {
   fsyncDir,
   listSegments,
@@ -19,19 +20,10 @@ import {
 } from './segment-files.ts';
 import { type SegmentScan, scanSegment } from './segment-reader.ts';
 
-export interface RecoveredSegment {
-  readonly seq: number;
-  readonly handle: FileHandle;
-  /** Where the next batch goes. */
-  readonly position: number;
-  readonly checkpointEnd: number;
-  readonly lastBatchSeq: number;
-}
-
 export interface Recovered {
   readonly logs: Map<GroupId, GroupLog>;
-  /** Undefined for a fresh directory (or one whose only segment, number 1, never got its checkpoint down). */
-  readonly segment: RecoveredSegment | undefined;
+  /** Undefined for a fresh directory (or one whose segment number 1 never got sealed). */
+  readonly segment: Segment | undefined;
 }
 
 interface RecoverOptions {
@@ -47,18 +39,18 @@ export async function recoverWal(dir: string, options: RecoverOptions): Promise<
     const seq = seqs.at(-1) as number;
     const path = join(walDir, segmentName(seq));
     const logs = new Map<GroupId, GroupLog>();
-    const scan = await scanSegment(path, (records, offset) =>
-      replayBatch(logs, records, { path, seq, offset }),
+    const scan = await scanSegment(path, (records, offset, index) =>
+      replayBatch(logs, records, { path, seq, offset, index }),
     );
-    if (scan.batches > 0) {
+    if (scan.batches >= 2) {
       const segment = await resume(path, seq, scan, options);
       for (const old of seqs.slice(0, -1)) await unlink(join(walDir, segmentName(old)));
       if (seqs.length > 1) await fsyncDir(walDir);
       return { logs, segment };
     }
-    // Its checkpoint never became durable: the older segments (still there) hold the state.
+    // A rotation that never got sealed: the previous segment (kept until the seal) holds everything.
     if (seqs.length === 1 && seq > 1) {
-      throw new WalCorruptError(path, 0, 'the only segment has no valid checkpoint, older ones were deleted');
+      throw new WalCorruptError(path, 0, 'the only segment is not sealed, and older ones were deleted');
     }
     await unlink(path);
     await fsyncDir(walDir);
@@ -73,7 +65,7 @@ async function resume(
   seq: number,
   scan: SegmentScan,
   options: RecoverOptions,
-): Promise<RecoveredSegment> {
+): Promise<Segment> {
   const handle = await open(path, 'r+');
   try {
     if (scan.fileBytes > scan.end) {
@@ -87,31 +79,27 @@ async function resume(
     await handle.close();
     throw error;
   }
-  return {
-    seq,
-    handle,
-    position: scan.end,
-    checkpointEnd: scan.checkpointEnd,
-    lastBatchSeq: scan.lastSeq,
-  };
+  return { seq, handle, position: scan.end, checkpointEnd: scan.checkpointEnd, lastBatchSeq: scan.lastSeq };
 }
 
 interface Where {
   readonly path: string;
   readonly seq: number;
   readonly offset: number;
+  /** Position of the batch in its segment: 0 is the checkpoint, 1 the seal batch. */
+  readonly index: number;
 }
 
-/** Applies one verified batch. The segment's first batch must open with its checkpoint, and only it. */
+/** Applies one verified batch: a segment opens with its checkpoint batch, then its seal batch. */
 function replayBatch(logs: Map<GroupId, GroupLog>, records: DecodedRecord[], where: Where): void {
-  const first = where.offset === 0;
   const head = records[0];
-  const checkpoint = head?.type === 'checkpoint' && head.segmentSeq === where.seq;
-  if (first !== checkpoint) {
+  const expected = where.index === 0 ? 'checkpoint' : where.index === 1 ? 'seal' : 'op';
+  const headOk = head?.type === expected && (head.type === 'op' || head.segmentSeq === where.seq);
+  if (!headOk) {
     throw new WalCorruptError(
       where.path,
       where.offset,
-      first ? 'segment does not start with its checkpoint' : 'checkpoint inside a segment',
+      `batch ${where.index} does not start with a ${expected} record`,
     );
   }
   for (const record of records) {
@@ -128,11 +116,8 @@ function replayBatch(logs: Map<GroupId, GroupLog>, records: DecodedRecord[], whe
       log.apply(record.op);
     } catch (error) {
       if (!(error instanceof AssertionError)) throw error;
-      throw new WalCorruptError(
-        where.path,
-        where.offset,
-        `record of group ${record.group} does not fit: ${error.message}`,
-      );
+      const problem = `record of group ${record.group} does not fit: ${error.message}`;
+      throw new WalCorruptError(where.path, where.offset, problem);
     }
   }
 }

@@ -68,7 +68,7 @@ class FileWindow {
  */
 export async function scanSegment(
   path: string,
-  onBatch: (records: DecodedRecord[], offset: number) => void,
+  onBatch: (records: DecodedRecord[], offset: number, index: number) => void,
 ): Promise<SegmentScan> {
   const handle = await open(path, 'r');
   try {
@@ -86,7 +86,7 @@ export async function scanSegment(
         const stop = read.kind === 'end' ? 'clean' : 'torn';
         return { batches, end: pos, checkpointEnd, lastSeq, fileBytes: win.size, stop };
       }
-      onBatch(read.records, pos);
+      onBatch(read.records, pos, batches);
       batches++;
       lastSeq = read.seq;
       pos = read.end;

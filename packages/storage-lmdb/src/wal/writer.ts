@@ -1,10 +1,10 @@
 /**
  * The group commit: every record issued in one event-loop turn, by any group, goes into one batch, written
  * with one gathering `write` and made durable with one `fdatasync`; records issued meanwhile wait for the
- * next batch (pipelining depth 1, so only the last batch can ever be torn). Rotates segments with a checkpoint.
+ * next batch (pipelining depth 1, so only the last batch of a segment can ever be torn).
  *
  *   put ─► pending batch ──setImmediate──► write ─► fdatasync ─► resolve every record of the batch
- *                                    └─ past segmentBytes: checkpoint of all groups into a new segment
+ *   past segmentBytes: a Rotation streams a checkpoint into the next segment; the batch after it switches
  */
 import type { FileHandle } from 'node:fs/promises';
 import { unlink } from 'node:fs/promises';
@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import type { GroupId } from '@flotilla/core';
 import { StorageClosedError, WalFailedError, WalOverloadedError } from '../errors.ts';
 import { BatchBuilder, ChunkPool } from './batch.ts';
-import { CHECKPOINT_RECORD_BYTES, opRecordBytes, writeCheckpointRecord, writeOpRecord } from './format.ts';
+import { opRecordBytes, writeOpRecord } from './format.ts';
 import type { GroupLog } from './group-log.ts';
 import type { GroupOp } from './ops.ts';
 import { CHUNK_BYTES, FREE_CHUNKS_MAX, type ResolvedWalOptions } from './options.ts';
-import type { RecoveredSegment } from './recovery.ts';
+import { capture, Rotation } from './rotation.ts';
+import type { Segment } from './segment.ts';
 import { fsyncDir, listSegments, SegmentPreparer, segmentName } from './segment-files.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -43,19 +44,12 @@ interface Pending {
   readonly reject: (error: unknown) => void;
 }
 
-interface Segment {
-  readonly seq: number;
-  readonly handle: FileHandle;
-  position: number;
-  checkpointEnd: number;
-}
-
 export class WalWriter {
   private readonly pool = new ChunkPool(CHUNK_BYTES, FREE_CHUNKS_MAX);
   private readonly preparer: SegmentPreparer;
   private readonly background = new Set<Promise<void>>();
-  private segment: Segment | undefined;
-  private lastBatchSeq = 0;
+  private segment!: Segment;
+  private rotation: Rotation | undefined;
   private pending: Pending | undefined;
   private inFlight: Promise<void> | undefined;
   private scheduled = false;
@@ -71,21 +65,21 @@ export class WalWriter {
     this.preparer = new SegmentPreparer(walDir, options.segmentBytes, options.preallocate);
   }
 
-  /** Resumes the recovered segment, or starts segment 1 with a checkpoint of `state`. */
+  /** Resumes the recovered segment, or starts segment 1 (checkpoint and seal) from `state`. */
   static async open(
     options: ResolvedWalOptions,
     walDir: string,
-    recovered: RecoveredSegment | undefined,
+    recovered: Segment | undefined,
     state: StateSource,
   ): Promise<WalWriter> {
     const writer = new WalWriter(options, walDir, state);
     if (recovered === undefined) {
-      await writer.rotate(writer.checkpoint(1));
+      const rotation = writer.newRotation(1);
+      await rotation.done;
+      await writer.switchTo(rotation, undefined);
     } else {
-      const { seq, handle, position, checkpointEnd, lastBatchSeq } = recovered;
-      writer.segment = { seq, handle, position, checkpointEnd };
-      writer.lastBatchSeq = lastBatchSeq;
-      writer.preparer.prepare(seq + 1);
+      writer.segment = recovered;
+      writer.preparer.prepare(recovered.seq + 1);
     }
     return writer;
   }
@@ -121,14 +115,15 @@ export class WalWriter {
     return this.pending?.promise ?? this.inFlight ?? RESOLVED;
   }
 
-  /** Waits for every record put so far, then closes the files. Later puts fail. */
+  /** Waits for every record put so far, then closes the files (a rotation in progress is dropped). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.barrier().catch(() => {});
+    await this.rotation?.abort();
     await this.preparer.stop();
     await Promise.all([...this.background]);
-    await this.segment?.handle.close();
+    await this.segment.handle.close();
   }
 
   private newPending(): Pending {
@@ -146,55 +141,92 @@ export class WalWriter {
 
   private schedule(): void {
     if (this.scheduled || this.inFlight !== undefined) return;
+    if (this.pending === undefined && !this.switchDue()) return;
     this.scheduled = true;
     setImmediate(this.flush);
   }
 
-  /** Takes the pending batch (the whole turn's records) and writes it, or a checkpoint that subsumes it. */
+  /** Takes the pending batch (the whole turn's records) and writes it; switches segments when due. */
   private readonly flush = (): void => {
     this.scheduled = false;
+    if (this.inFlight !== undefined || this.failure !== undefined) return;
     const batch = this.pending;
-    if (batch === undefined || this.inFlight !== undefined || this.failure !== undefined) return;
     this.pending = undefined;
-    if (batch.builder.records === 0) {
-      batch.builder.release();
-      batch.resolve();
-      return;
-    }
-    const segment = this.segment as Segment;
     let done: Promise<void>;
-    if (this.shouldRotate(segment, batch.builder.bytes)) {
-      // The logged state already includes this batch's records: the checkpoint replaces them.
-      batch.builder.release();
-      done = this.rotate(this.checkpoint(segment.seq + 1));
+    const rotation = this.rotation;
+    if (rotation !== undefined && this.switchDue()) {
+      done = this.switchTo(rotation, batch?.builder);
+    } else if (batch === undefined || batch.builder.records === 0) {
+      batch?.builder.release();
+      batch?.resolve();
+      return;
     } else {
-      done = this.write(batch.builder, segment);
+      if (rotation === undefined && this.shouldRotate(batch.builder.bytes)) {
+        // The logged state includes this batch: the checkpoint is the state after it.
+        this.rotation = this.newRotation(this.segment.seq + 1);
+      } else {
+        rotation?.keep(batch.builder);
+      }
+      done = this.write(batch.builder, this.segment);
     }
-    this.inFlight = batch.promise;
+    const settled = batch?.promise ?? done;
+    this.inFlight = settled;
     done.then(
       () => {
         this.inFlight = undefined;
-        batch.resolve();
-        if (this.pending !== undefined) this.schedule();
+        batch?.resolve();
+        this.schedule();
       },
       (error: unknown) => {
         this.inFlight = undefined;
         this.fail(error);
-        batch.reject(this.failure);
+        batch?.reject(this.failure);
       },
     );
   };
 
+  /** A closing writer drops its rotation instead of switching to it. */
+  private switchDue(): boolean {
+    return this.rotation?.ready === true && !this.closed;
+  }
+
   /** Past `segmentBytes`, unless fewer bytes were logged since the checkpoint than the checkpoint took. */
-  private shouldRotate(segment: Segment, batchBytes: number): boolean {
-    const sinceCheckpoint = segment.position - segment.checkpointEnd;
-    return (
-      segment.position + batchBytes > this.options.segmentBytes && sinceCheckpoint >= segment.checkpointEnd
-    );
+  private shouldRotate(batchBytes: number): boolean {
+    const { position, checkpointEnd } = this.segment;
+    return position + batchBytes > this.options.segmentBytes && position - checkpointEnd >= checkpointEnd;
+  }
+
+  private newRotation(seq: number): Rotation {
+    const deps = {
+      walDir: this.walDir,
+      preparer: this.preparer,
+      io: this.options.io,
+      chunkBytes: CHUNK_BYTES,
+      count: (what: 'write' | 'sync', bytes: number) => {
+        if (what === 'write') this.counters.writes++;
+        else this.counters.fdatasyncs++;
+        this.counters.bytesWritten += bytes;
+      },
+    };
+    const rotation = new Rotation(seq, capture(this.state()), deps, () => this.schedule());
+    rotation.done.catch((error: unknown) => this.fail(error));
+    return rotation;
+  }
+
+  /** Writes the seal batch into the rotation's segment; from then on it is the segment. */
+  private async switchTo(rotation: Rotation, pending: BatchBuilder | undefined): Promise<void> {
+    const next = rotation.takeSegment();
+    await this.write(rotation.sealBatch(this.pool, pending), next);
+    const previous = this.segment as Segment | undefined;
+    this.segment = next;
+    this.rotation = undefined;
+    this.counters.rotations++;
+    this.preparer.prepare(next.seq + 1);
+    this.track(this.deleteBefore(next.seq, previous?.handle));
   }
 
   private async write(builder: BatchBuilder, segment: Segment): Promise<void> {
-    const buffers = builder.seal(++this.lastBatchSeq);
+    const buffers = builder.finish(segment.lastBatchSeq + 1);
     const fd = segment.handle.fd;
     let position = segment.position;
     for (const group of splitWrites(buffers, this.options.writeBytesMax)) {
@@ -207,26 +239,8 @@ export class WalWriter {
     this.counters.batches++;
     this.counters.bytesWritten += builder.bytes;
     segment.position = position;
+    segment.lastBatchSeq++;
     builder.release();
-  }
-
-  /** Writes `checkpoint` as the first batch of the next segment, then deletes the older segments. */
-  private async rotate(checkpoint: BatchBuilder): Promise<void> {
-    const previous = this.segment;
-    const seq = (previous?.seq ?? 0) + 1;
-    const handle = await this.preparer.take(seq);
-    const next: Segment = { seq, handle, position: 0, checkpointEnd: 0 };
-    try {
-      await this.write(checkpoint, next);
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
-    next.checkpointEnd = next.position;
-    this.segment = next;
-    this.counters.rotations++;
-    this.preparer.prepare(seq + 1);
-    this.track(this.deleteBefore(seq, previous?.handle));
   }
 
   private async deleteBefore(seq: number, handle: FileHandle | undefined): Promise<void> {
@@ -235,24 +249,6 @@ export class WalWriter {
       if (old < seq) await unlink(join(this.walDir, segmentName(old)));
     }
     await fsyncDir(this.walDir);
-  }
-
-  /** A batch holding the checkpoint record of segment `seq` and every non-empty group's logged state. */
-  private checkpoint(seq: number): BatchBuilder {
-    const builder = new BatchBuilder(this.pool);
-    const [head, at] = builder.reserve(CHECKPOINT_RECORD_BYTES);
-    let groups = 0;
-    for (const [key, log] of this.state()) {
-      if (log.isEmpty()) continue;
-      groups++;
-      for (const op of checkpointOps(log)) {
-        const bytes = opRecordBytes(key, op);
-        const [buf, off] = builder.reserve(bytes);
-        writeOpRecord(buf, off, key, op, bytes);
-      }
-    }
-    writeCheckpointRecord(head, at, seq, groups);
-    return builder;
   }
 
   private track(work: Promise<void>): void {
@@ -273,28 +269,6 @@ export class WalWriter {
     pending?.builder.release();
     pending?.reject(this.failure);
   }
-}
-
-/** The ops that rebuild `log` on an empty log: snapshot pointer, marker, entries (in slices), hard state. */
-function checkpointOps(log: GroupLog): GroupOp[] {
-  const ops: GroupOp[] = [];
-  if (log.snap !== undefined) ops.push({ type: 'snapshot', ref: log.snap, install: false });
-  if (log.markerIndex > 0) ops.push({ type: 'compact', index: log.markerIndex, term: log.markerTerm });
-  let from = 0;
-  while (from < log.entries.length) {
-    let to = from;
-    let bytes = 0;
-    while (to < log.entries.length && (to === from || bytes < CHUNK_BYTES / 2)) {
-      bytes += (log.entries[to] as { data: Uint8Array }).data.length;
-      to++;
-    }
-    const first = log.markerIndex + 1 + from;
-    ops.push({ type: 'entries', first, entries: log.entries.slice(from, to) });
-    from = to;
-  }
-  const h = log.hard;
-  if (h.term !== 0 || h.vote !== 0 || h.commit !== 0) ops.push({ type: 'hardState', state: h });
-  return ops;
 }
 
 /** Groups `buffers` into write calls of at most `max` bytes each (a larger buffer is cut). */
