@@ -11,7 +11,10 @@ export interface WalOptions {
   readonly dir: string;
   /** The node that owns the directory; opening it as another node fails. */
   readonly nodeId: NodeId;
-  /** A segment is rotated (checkpoint into a new one) once it would grow past this. Default 64 MiB. */
+  /**
+   * Size of a segment file (preallocated). Past 3/4 of it a rotation starts: a checkpoint of every group's
+   * live log goes into a new segment, then the older ones are deleted. Default 64 MiB.
+   */
   readonly segmentBytes?: number;
   /**
    * Fill segments with zeros before writing to them (the next one in the background), so that an append
@@ -22,7 +25,10 @@ export interface WalOptions {
   readonly writeBytesMax?: number;
   /** Most records waiting for the next batch; past it a write fails with `WalOverloadedError`. */
   readonly pendingRecordsMax?: number;
-  /** Most bytes waiting for the next batch; past it a write fails with `WalOverloadedError`. */
+  /**
+   * Most bytes waiting for the next batch; past it a write fails with `WalOverloadedError`. Also bounds the
+   * records kept, during a rotation, to be written again after the new segment's checkpoint.
+   */
   readonly pendingBytesMax?: number;
   /** Most writes of one group held back behind a snapshot file being written. */
   readonly heldWritesMax?: number;

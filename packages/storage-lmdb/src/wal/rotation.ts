@@ -41,8 +41,6 @@ export interface RotationDeps {
   readonly count: (what: 'write' | 'sync', bytes: number) => void;
 }
 
-class RotationAborted extends Error {}
-
 export class Rotation {
   readonly seq: number;
   /** Settles once the checkpoint is durable (or the rotation failed or was aborted). */
@@ -58,7 +56,9 @@ export class Rotation {
   constructor(seq: number, captured: readonly Captured[], deps: RotationDeps, onReady: () => void) {
     this.seq = seq;
     this.deps = deps;
-    this.done = this.writeCheckpoint(captured).then(onReady);
+    this.done = this.writeCheckpoint(captured).then(() => {
+      if (!this.aborted) onReady();
+    });
     this.done.catch(() => {});
   }
 
@@ -103,60 +103,66 @@ export class Rotation {
     return segment;
   }
 
-  /** Stops the rotation: its unsealed segment is closed and removed (recovery would ignore it anyway). */
+  /**
+   * Stops the rotation: its segment (never sealed, so recovery would ignore it anyway) is closed and removed.
+   * A seal batch must not be in flight.
+   */
   async abort(): Promise<void> {
     this.aborted = true;
     await this.done.catch(() => {});
     await this.segment?.handle.close();
+    this.segment = undefined;
     await unlink(join(this.deps.walDir, segmentName(this.seq))).catch(() => {});
   }
 
-  /** Streams the checkpoint batch chunk by chunk (the event loop runs between chunks), header last. */
   private async writeCheckpoint(captured: readonly Captured[]): Promise<void> {
-    const { io, preparer, chunkBytes, count } = this.deps;
-    const handle = await preparer.take(this.seq);
+    const handle = await this.deps.preparer.take(this.seq);
+    let end: number | undefined;
     try {
-      const fd = handle.fd;
-      let chunk = Buffer.allocUnsafe(chunkBytes);
-      let used = CHECKPOINT_RECORD_BYTES;
-      let position = BATCH_RECORD_BYTES;
-      writeCheckpointRecord(chunk, 0, this.seq, captured.length);
-      const flush = async (): Promise<void> => {
-        if (this.aborted) throw new RotationAborted();
-        await io.write(fd, [chunk.subarray(0, used)], position);
-        count('write', used);
-        position += used;
-        used = 0;
-      };
-      for (const [key, ops] of captured) {
-        for (const op of ops) {
-          const bytes = opRecordBytes(key, op);
-          if (used + bytes > chunk.length) {
-            await flush();
-            if (bytes > chunk.length) chunk = Buffer.allocUnsafe(bytes);
-          }
-          writeOpRecord(chunk, used, key, op, bytes);
-          used += bytes;
-        }
-      }
-      await flush();
-      const header = Buffer.allocUnsafe(BATCH_RECORD_BYTES);
-      writeBatchRecord(header, 0, position, CHECKPOINT_SEQ);
-      await io.write(fd, [header], 0);
-      count('write', BATCH_RECORD_BYTES);
-      await io.fdatasync(fd);
-      count('sync', 0);
-      this.segment = {
-        seq: this.seq,
-        handle,
-        position,
-        checkpointEnd: position,
-        lastBatchSeq: CHECKPOINT_SEQ,
-      };
-    } catch (error) {
-      await handle.close();
-      throw error;
+      end = await this.streamCheckpoint(handle.fd, captured);
+    } finally {
+      if (end === undefined) await handle.close();
     }
+    if (end === undefined) return;
+    this.segment = { seq: this.seq, handle, position: end, checkpointEnd: end, lastBatchSeq: CHECKPOINT_SEQ };
+  }
+
+  /**
+   * Streams the checkpoint batch chunk by chunk (the event loop runs between chunks), its batch record last,
+   * then syncs it. Returns where it ends, or undefined when the rotation was aborted meanwhile.
+   */
+  private async streamCheckpoint(fd: number, captured: readonly Captured[]): Promise<number | undefined> {
+    const { io, chunkBytes, count } = this.deps;
+    let chunk = Buffer.allocUnsafe(chunkBytes);
+    let used = CHECKPOINT_RECORD_BYTES;
+    let position = BATCH_RECORD_BYTES;
+    writeCheckpointRecord(chunk, 0, this.seq, captured.length);
+    const flush = async (): Promise<void> => {
+      await io.write(fd, [chunk.subarray(0, used)], position);
+      count('write', used);
+      position += used;
+      used = 0;
+    };
+    for (const [key, ops] of captured) {
+      for (const op of ops) {
+        const bytes = opRecordBytes(key, op);
+        if (used + bytes > chunk.length) {
+          await flush();
+          if (this.aborted) return undefined;
+          if (bytes > chunk.length) chunk = Buffer.allocUnsafe(bytes);
+        }
+        writeOpRecord(chunk, used, key, op, bytes);
+        used += bytes;
+      }
+    }
+    await flush();
+    const header = Buffer.allocUnsafe(BATCH_RECORD_BYTES);
+    writeBatchRecord(header, 0, position, CHECKPOINT_SEQ);
+    await io.write(fd, [header], 0);
+    count('write', BATCH_RECORD_BYTES);
+    await io.fdatasync(fd);
+    count('sync', 0);
+    return this.aborted ? undefined : position;
   }
 }
 

@@ -96,14 +96,14 @@ export class WalWriter {
     if (this.failure !== undefined) throw this.failure;
     if (this.closed) throw new StorageClosedError(this.options.dir, this.options.nodeId);
     const bytes = opRecordBytes(groupKey, op);
-    const pending = this.pending ?? this.newPending();
     const { pendingRecordsMax, pendingBytesMax } = this.options;
-    if (pending.builder.records >= pendingRecordsMax) {
+    if ((this.pending?.builder.records ?? 0) >= pendingRecordsMax) {
       throw new WalOverloadedError('pendingRecordsMax', pendingRecordsMax, group);
     }
-    if (pending.builder.bytes + bytes > pendingBytesMax) {
+    if ((this.pending?.builder.bytes ?? 0) + bytes > pendingBytesMax) {
       throw new WalOverloadedError('pendingBytesMax', pendingBytesMax, group);
     }
+    const pending = this.pending ?? this.newPending();
     const [buf, off] = pending.builder.reserve(bytes);
     writeOpRecord(buf, off, groupKey, op, bytes);
     this.schedule();
@@ -151,26 +151,23 @@ export class WalWriter {
     this.scheduled = false;
     if (this.inFlight !== undefined || this.failure !== undefined) return;
     const batch = this.pending;
-    this.pending = undefined;
-    let done: Promise<void>;
     const rotation = this.rotation;
+    let done: Promise<void>;
     if (rotation !== undefined && this.switchDue()) {
+      this.pending = undefined;
       done = this.switchTo(rotation, batch?.builder);
-    } else if (batch === undefined || batch.builder.records === 0) {
-      batch?.builder.release();
-      batch?.resolve();
+    } else if (batch === undefined || this.tailFull(batch.builder)) {
+      return;
+    } else if (batch.builder.records === 0) {
+      this.pending = undefined;
+      batch.builder.release();
+      batch.resolve();
       return;
     } else {
-      if (rotation === undefined && this.shouldRotate(batch.builder.bytes)) {
-        // The logged state includes this batch: the checkpoint is the state after it.
-        this.rotation = this.newRotation(this.segment.seq + 1);
-      } else {
-        rotation?.keep(batch.builder);
-      }
-      done = this.write(batch.builder, this.segment);
+      this.pending = undefined;
+      done = this.writeCurrent(batch.builder);
     }
-    const settled = batch?.promise ?? done;
-    this.inFlight = settled;
+    this.inFlight = batch?.promise ?? done;
     done.then(
       () => {
         this.inFlight = undefined;
@@ -185,15 +182,41 @@ export class WalWriter {
     );
   };
 
+  /** Writes a batch to the current segment, starting a rotation or feeding the one in progress. */
+  private writeCurrent(builder: BatchBuilder): Promise<void> {
+    if (this.rotation === undefined && this.shouldRotate(builder.bytes)) {
+      // The logged state includes this batch: the checkpoint is the state after it.
+      this.rotation = this.newRotation(this.segment.seq + 1);
+    } else {
+      this.rotation?.keep(builder);
+    }
+    return this.write(builder, this.segment);
+  }
+
+  /**
+   * The records kept for a rotation's seal batch are bounded by `pendingBytesMax`: past it, batches wait for
+   * the switch (and writers, past the pending limits, get `WalOverloadedError`). A closing writer never waits.
+   */
+  private tailFull(builder: BatchBuilder): boolean {
+    const rotation = this.rotation;
+    if (rotation === undefined || this.closed) return false;
+    return rotation.tailBytes + builder.bytes > this.options.pendingBytesMax;
+  }
+
   /** A closing writer drops its rotation instead of switching to it. */
   private switchDue(): boolean {
     return this.rotation?.ready === true && !this.closed;
   }
 
-  /** Past `segmentBytes`, unless fewer bytes were logged since the checkpoint than the checkpoint took. */
+  /**
+   * Past 3/4 of `segmentBytes` (the batches written while the rotation runs still land in preallocated
+   * space), unless fewer bytes were logged since the checkpoint than the checkpoint took: a live log larger
+   * than a segment makes segments longer rather than rotations back to back.
+   */
   private shouldRotate(batchBytes: number): boolean {
     const { position, checkpointEnd } = this.segment;
-    return position + batchBytes > this.options.segmentBytes && position - checkpointEnd >= checkpointEnd;
+    const rotateAt = (this.options.segmentBytes / 4) * 3;
+    return position + batchBytes > rotateAt && position - checkpointEnd >= checkpointEnd;
   }
 
   private newRotation(seq: number): Rotation {
