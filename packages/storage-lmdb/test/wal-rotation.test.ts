@@ -17,7 +17,7 @@ import {
   writeCheckpointRecord,
   writeOpRecord,
 } from '../src/wal/format.ts';
-import { makeEntries, sameBytes, tempDir } from './helpers.ts';
+import { entryData, makeEntries, sameBytes, tempDir } from './helpers.ts';
 import { meta, segmentFiles } from './wal-helpers.ts';
 
 const dirs: { remove(): void }[] = [];
@@ -147,55 +147,75 @@ describe('segment rotation', () => {
 
   it('keeps committing batches to the current segment while the checkpoint streams into the next one', async () => {
     const dir = newDir();
-    const events: string[] = [];
-    // Checkpoint chunks are written slowly, so the rotation spans many batches of the writer below.
-    const io: WalFileIo = {
-      async write(fd, buffers, position) {
-        const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
-        if (bytes >= 256 * 1024) await new Promise((resolve) => setTimeout(resolve, 30));
-        events.push(`write ${fd}`);
-        return defaultFileIo.write(fd, buffers, position);
-      },
-      async fdatasync(fd) {
-        events.push(`sync ${fd}`);
-        return defaultFileIo.fdatasync(fd);
-      },
-    };
-    const store = await openWal(options(dir, { segmentBytes: 256 * 1024, io }));
-    const big = store.group('big');
-    for (let i = 0; i < 20; i++) await big.append(makeEntries('big', i * 1000 + 1, i * 1000 + 1000, 1));
-    await store.flushed();
-    const rotations = store.stats().rotations;
-    events.length = 0;
-    const small = store.group('small');
-    let next = 1;
-    while (store.stats().rotations === rotations) {
-      await small.append(makeEntries('small', next, next + 9, 1));
-      next += 10;
-    }
-    // Between the first write of the new segment and its seal, the old segment kept syncing batches.
-    const fds = [...new Set(events.map((e) => e.split(' ')[1]))];
-    assert.equal(fds.length, 2, 'two segment files were written');
-    const [oldFd, newFd] = fds as [string, string];
-    const start = events.indexOf(`write ${newFd}`);
-    const sealed = events.lastIndexOf(`sync ${newFd}`);
-    const meanwhile = events.slice(start, sealed).filter((e) => e === `sync ${oldFd}`).length;
-    assert.ok(meanwhile >= 3, `${meanwhile} batches committed during the rotation`);
-    await store.close();
+    const run = await rotateUnderLoad(dir, {});
+    assert.ok(run.meanwhile >= 3, `${run.meanwhile} batches committed during the rotation`);
     const again = await openWal(options(dir, { segmentBytes: 256 * 1024 }));
     assert.equal(
       again.group('small').lastIndex(),
-      next - 1,
+      run.last,
       'the batches of the rotation are in the new segment',
     );
     assert.equal(again.group('big').lastIndex(), 20_000);
-    assert.ok(
-      sameBytes(
-        (again.group('big').entries(777, 778, 1e9)[0] as { data: Uint8Array }).data,
-        makeEntries('big', 777, 777, 1)[0]!.data,
-      ),
-    );
+    const [entry] = again.group('big').entries(777, 778, 1e9);
+    assert.ok(entry && sameBytes(entry.data, entryData('big', 777, 1)));
     await again.close();
     assert.equal(segmentFiles(dir).length, 1);
   });
+
+  it('holds batches back once the records kept for the new segment reach pendingBytesMax', async () => {
+    const dir = newDir();
+    const run = await rotateUnderLoad(dir, { pendingBytesMax: 32 * 1024 });
+    const batchBytes = 1200; // 10 entries of 100 bytes and their headers
+    assert.ok(run.meanwhile >= 3, `${run.meanwhile} batches committed during the rotation`);
+    assert.ok(run.meanwhile <= Math.ceil((32 * 1024) / batchBytes) + 1, `${run.meanwhile} batches kept`);
+    assert.equal(await lastIndexAfterReopen(dir, 'small'), run.last);
+  });
 });
+
+/** Rotation starts past 3 MiB: after `big` (2.3 MB), while `small` appends. */
+const ROTATING_SEGMENT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Fills group `big` (20,000 entries, 2.3 MB), then appends to group `small` one batch per turn until the
+ * rotation, whose checkpoint chunks are written slowly, is done. Returns how many batches the old segment
+ * synced between the first write of the new segment and its seal, and the last index of `small`.
+ */
+async function rotateUnderLoad(
+  dir: string,
+  more: Partial<WalOptions>,
+): Promise<{ meanwhile: number; last: number }> {
+  const events: string[] = [];
+  const io: WalFileIo = {
+    async write(fd, buffers, position) {
+      events.push(`write ${fd}`);
+      const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
+      if (bytes >= 256 * 1024) await new Promise((resolve) => setTimeout(resolve, 30));
+      return defaultFileIo.write(fd, buffers, position);
+    },
+    async fdatasync(fd) {
+      events.push(`sync ${fd}`);
+      return defaultFileIo.fdatasync(fd);
+    },
+  };
+  const store = await openWal(options(dir, { segmentBytes: ROTATING_SEGMENT_BYTES, io, ...more }));
+  const big = store.group('big');
+  for (let i = 0; i < 100; i++) await big.append(makeEntries('big', i * 200 + 1, i * 200 + 200, 1));
+  await store.flushed();
+  const rotations = store.stats().rotations;
+  assert.equal(rotations, 1, 'only the first segment so far');
+  events.length = 0;
+  const small = store.group('small');
+  let last = 0;
+  while (store.stats().rotations === rotations) {
+    await small.append(makeEntries('small', last + 1, last + 10, 1));
+    last += 10;
+  }
+  await store.close();
+  const fds = [...new Set(events.map((e) => e.split(' ')[1]))];
+  assert.equal(fds.length, 2, 'two segment files were written');
+  const [oldFd, newFd] = fds as [string, string];
+  const start = events.indexOf(`write ${newFd}`);
+  const sealed = events.lastIndexOf(`sync ${newFd}`);
+  const meanwhile = events.slice(start, sealed).filter((e) => e === `sync ${oldFd}`).length;
+  return { meanwhile, last };
+}

@@ -74,6 +74,7 @@ export class WalWriter {
   ): Promise<WalWriter> {
     const writer = new WalWriter(options, walDir, state);
     if (recovered === undefined) {
+      // Not `writer.rotation`: no flush may switch to it, this does.
       const rotation = writer.newRotation(1);
       await rotation.done;
       await writer.switchTo(rotation, undefined);
@@ -119,6 +120,7 @@ export class WalWriter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.schedule(); // A batch held back by a rotation (tailFull) goes now.
     await this.barrier().catch(() => {});
     await this.rotation?.abort();
     await this.preparer.stop();
