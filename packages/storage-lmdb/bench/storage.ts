@@ -1,7 +1,8 @@
 /**
  * Benchmark of durable appends on LMDB and on the WAL: throughput of 36 groups appending batches of 64
  * entries of 100 bytes, and latency of a single append, each beside a raw baseline (`write` + `fdatasync` of
- * the same bytes) in the same run and the same directory. Prints four JSON lines (issues 3 and 7).
+ * the same bytes) in the same run and the same directory. Prints five JSON lines: storage-* (LMDB), wal-*
+ * (the WAL, defaults), and wal-latency-dsync (the WAL with `syncMethod: 'dsync'`).
  */
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,13 +82,16 @@ async function main(): Promise<void> {
     const storage = await openStorage({ path: join(dir, name), nodeId: 1 });
     return { store: storage, close: () => storage.close() };
   };
-  const wal = (name: string) => async (): Promise<Opened> => {
-    const store = await openWal({ dir: join(dir, name), nodeId: 1 });
-    return { store, close: () => store.close() };
-  };
+  const wal =
+    (name: string, syncMethod: 'fdatasync' | 'dsync' = 'fdatasync') =>
+    async (): Promise<Opened> => {
+      const store = await openWal({ dir: join(dir, name), nodeId: 1, syncMethod });
+      return { store, close: () => store.close() };
+    };
   try {
     await latencyLine('storage-latency', lmdb('lmdb-latency'), fd);
     await latencyLine('wal-latency', wal('wal-latency'), fd);
+    await latencyLine('wal-latency-dsync', wal('wal-latency-dsync', 'dsync'), fd);
     await throughputLine('storage-append', lmdb('lmdb-node'), fd);
     await throughputLine('wal-append', wal('wal-node'), fd);
   } finally {

@@ -75,6 +75,25 @@ describe('group commit', () => {
   });
 });
 
+describe("syncMethod: 'dsync'", () => {
+  it('makes a batch that fits one write durable with one O_DSYNC write and no fdatasync', async () => {
+    const { store, io, path } = await fresh({ syncMethod: 'dsync', writeBytesMax: 256 * 1024 });
+    const groups = Array.from({ length: 36 }, (_, i) => store.group(`ds:${i}`));
+    const before = { ...store.stats(), writes: io.writes, syncs: io.syncs };
+    await Promise.all(groups.map((g) => g.append(makeEntries(g.group, 1, 8, 1))));
+    assert.equal(io.writes - before.writes, 1, 'one write');
+    assert.equal(io.syncs - before.syncs, 0, 'no fdatasync');
+    assert.equal(store.stats().dsyncWrites - before.dsyncWrites, 1);
+    // Past writeBytesMax: several writes through the plain descriptor, then one fdatasync.
+    await Promise.all(groups.map((g) => g.append(makeEntries(g.group, 9, 108, 1))));
+    assert.equal(io.syncs - before.syncs, 1, 'one fdatasync for the large batch');
+    await store.close();
+    const again = await openWal({ dir: path, nodeId: 1, segmentBytes: 1 << 20, syncMethod: 'dsync' });
+    assert.equal(again.group('ds:35').lastIndex(), 108);
+    await again.close();
+  });
+});
+
 describe('bounds', () => {
   it('refuses records past pendingRecordsMax and bytes past pendingBytesMax with a typed error', async () => {
     const { store, path } = await fresh({ pendingRecordsMax: 4, pendingBytesMax: 64 * 1024 });

@@ -116,7 +116,9 @@ async function runGroup(store: WalStore, g: WalGroupStorage, random: () => numbe
 async function main(): Promise<void> {
   const [dir, seedText, reportPath] = process.argv.slice(2) as [string, string, string];
   reportFd = openSync(reportPath, 'w');
-  const store = await openWal({ dir, nodeId: 1, segmentBytes: SEGMENT_BYTES });
+  // Both ways of making a batch durable, on alternate runs.
+  const syncMethod = Number(seedText) % 2 === 0 ? 'fdatasync' : 'dsync';
+  const store = await openWal({ dir, nodeId: 1, segmentBytes: SEGMENT_BYTES, syncMethod });
   const random = mulberry32(Number(seedText));
   process.stdout.write('ready\n');
   const runs: Promise<never>[] = [];

@@ -79,7 +79,8 @@ async function resume(
     await handle.close();
     throw error;
   }
-  return { seq, handle, position: scan.end, checkpointEnd: scan.checkpointEnd, lastBatchSeq: scan.lastSeq };
+  const { end, checkpointEnd, lastSeq } = scan;
+  return { seq, path, handle, dsync: undefined, position: end, checkpointEnd, lastBatchSeq: lastSeq };
 }
 
 interface Where {

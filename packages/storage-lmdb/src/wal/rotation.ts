@@ -23,7 +23,7 @@ import {
 } from './format.ts';
 import type { GroupLog } from './group-log.ts';
 import type { GroupOp } from './ops.ts';
-import type { Segment } from './segment.ts';
+import { closeSegment, type Segment } from './segment.ts';
 import { type SegmentPreparer, segmentName } from './segment-files.ts';
 
 /** One group's state as of the capture: UTF-8 group id and the ops that rebuild it on an empty log. */
@@ -110,7 +110,7 @@ export class Rotation {
   async abort(): Promise<void> {
     this.aborted = true;
     await this.done.catch(() => {});
-    await this.segment?.handle.close();
+    if (this.segment !== undefined) await closeSegment(this.segment);
     this.segment = undefined;
     await unlink(join(this.deps.walDir, segmentName(this.seq))).catch(() => {});
   }
@@ -124,7 +124,15 @@ export class Rotation {
       if (end === undefined) await handle.close();
     }
     if (end === undefined) return;
-    this.segment = { seq: this.seq, handle, position: end, checkpointEnd: end, lastBatchSeq: CHECKPOINT_SEQ };
+    this.segment = {
+      seq: this.seq,
+      path: join(this.deps.walDir, segmentName(this.seq)),
+      handle,
+      dsync: undefined,
+      position: end,
+      checkpointEnd: end,
+      lastBatchSeq: CHECKPOINT_SEQ,
+    };
   }
 
   /**
