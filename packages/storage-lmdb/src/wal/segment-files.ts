@@ -41,11 +41,19 @@ export async function fsyncDir(path: string): Promise<void> {
   }
 }
 
+/** Writes all of `bytes` at `position` (a write may be short). */
+export async function writeAllAt(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
 /** Writes zeros over `[from, to)` of the file and makes them durable. */
 export async function zeroFill(handle: FileHandle, from: number, to: number): Promise<void> {
   zeros ??= Buffer.alloc(ZERO_WRITE_BYTES);
   for (let at = from; at < to; at += ZERO_WRITE_BYTES) {
-    await handle.write(zeros, 0, Math.min(ZERO_WRITE_BYTES, to - at), at);
+    await writeAllAt(handle, zeros.subarray(0, Math.min(ZERO_WRITE_BYTES, to - at)), at);
   }
   await handle.datasync();
 }

@@ -11,7 +11,7 @@ import { CorruptValueError } from '../errors.ts';
 import type { StorageLogger } from '../options.ts';
 import { crc32c } from './crc32c.ts';
 import type { SnapshotRef } from './ops.ts';
-import { fsyncDir } from './segment-files.ts';
+import { fsyncDir, writeAllAt } from './segment-files.ts';
 
 export const SNAP_DIR = 'snap';
 const MAGIC = 0x4e534c46; // "FLSN" little-endian
@@ -58,7 +58,8 @@ export class SnapshotFiles {
     const tmp = `${path}.tmp`;
     const handle = await open(tmp, 'w');
     try {
-      await handle.writev([header(ref), data]);
+      await writeAllAt(handle, header(ref), 0);
+      await writeAllAt(handle, data, HEADER_BYTES);
       await handle.datasync();
     } catch (error) {
       await handle.close();

@@ -31,9 +31,14 @@ const openByPath = new Map<string, Shared>();
 
 /**
  * Opens the node's WAL directory, recovering every group's log, hard state and snapshot pointer. Opening
- * the same directory again in this process returns the same instance; each `openWal` needs one `close()`.
- * One process (one thread) may write a directory at a time. Fails with `DataDirMismatchError` for another
- * node's or another version's directory, and `WalCorruptError` for a corrupt log (not a torn tail).
+ * the same directory again in this thread returns the same instance; each `openWal` needs one `close()`.
+ * Only one thread of one process may open a directory at a time (nothing enforces it: two writers would
+ * interleave their batches). Fails with `DataDirMismatchError` for another node's or another version's
+ * directory, and `WalCorruptError` for a corrupt log (a torn tail is cut off, not an error).
+ *
+ * Memory: every group's live log (the entries after its compaction marker) is kept in memory, and every
+ * rotation checkpoints it; both are bounded only by the application compacting its logs (the node snapshots
+ * and compacts every `snapshotEntries` entries). Keep the live logs of all groups well under `segmentBytes`.
  */
 export async function openWal(options: WalOptions): Promise<WalStore> {
   const resolved = resolveWalOptions(options);
