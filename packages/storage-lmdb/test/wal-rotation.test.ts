@@ -147,8 +147,9 @@ describe('segment rotation', () => {
 
   it('keeps committing batches to the current segment while the checkpoint streams into the next one', async () => {
     const dir = newDir();
-    const run = await rotateUnderLoad(dir, {});
-    assert.ok(run.meanwhile >= 3, `${run.meanwhile} batches committed during the rotation`);
+    // A writer stuck behind the rotation would sync nothing for 5 s.
+    const run = await rotateUnderLoad(dir, {}, { syncs: 2, quietMs: 5000 });
+    assert.ok(run.meanwhile >= 8, `${run.meanwhile} batches committed during the rotation`);
     const again = await openWal(options(dir, { segmentBytes: 256 * 1024 }));
     assert.equal(
       again.group('small').lastIndex(),
@@ -164,9 +165,10 @@ describe('segment rotation', () => {
 
   it('holds batches back once the records kept for the new segment reach pendingBytesMax', async () => {
     const dir = newDir();
-    const run = await rotateUnderLoad(dir, { pendingBytesMax: 32 * 1024 });
-    const batchBytes = 1200; // 10 entries of 100 bytes and their headers
-    assert.ok(run.meanwhile >= 3, `${run.meanwhile} batches committed during the rotation`);
+    // Each checkpoint chunk waits for 40 batches, or until the writer stops syncing (held back) for 200 ms.
+    const run = await rotateUnderLoad(dir, { pendingBytesMax: 32 * 1024 }, { syncs: 40, quietMs: 200 });
+    const batchBytes = 1150; // 10 entries of 100 bytes and their headers
+    assert.ok(run.meanwhile >= 5, `${run.meanwhile} batches committed during the rotation`);
     assert.ok(run.meanwhile <= Math.ceil((32 * 1024) / batchBytes) + 1, `${run.meanwhile} batches kept`);
     assert.equal(await lastIndexAfterReopen(dir, 'small'), run.last);
   });
@@ -176,25 +178,38 @@ describe('segment rotation', () => {
 const ROTATING_SEGMENT_BYTES = 4 * 1024 * 1024;
 
 /**
- * Fills group `big` (20,000 entries, 2.3 MB), then appends to group `small` one batch per turn until the
- * rotation, whose checkpoint chunks are written slowly, is done. Returns how many batches the old segment
- * synced between the first write of the new segment and its seal, and the last index of `small`.
+ * Fills group `big` (20,000 entries, 2.3 MB: a checkpoint of at least 4 chunks), then appends to group
+ * `small` one batch per turn until the rotation is done, holding each checkpoint chunk as `wait` says.
+ * Returns how many batches the old segment synced between the first write of the new segment and its seal,
+ * and the last index of `small`.
  */
 async function rotateUnderLoad(
   dir: string,
   more: Partial<WalOptions>,
+  wait: { syncs: number; quietMs: number },
 ): Promise<{ meanwhile: number; last: number }> {
   const events: string[] = [];
+  let syncs = 0;
+  /** Each checkpoint chunk waits for `wait.syncs` more synced batches, or until none came for `wait.quietMs`. */
+  const moreSyncs = async (): Promise<void> => {
+    const target = syncs + wait.syncs;
+    let seen = syncs;
+    let quietSince = Date.now();
+    while (syncs < target && Date.now() - quietSince < wait.quietMs) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (syncs !== seen) [seen, quietSince] = [syncs, Date.now()];
+    }
+  };
   const io: WalFileIo = {
     async write(fd, buffers, position) {
       events.push(`write ${fd}`);
-      const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
-      if (bytes >= 256 * 1024) await new Promise((resolve) => setTimeout(resolve, 30));
+      if (buffers.reduce((sum, b) => sum + b.length, 0) >= 256 * 1024) await moreSyncs();
       return defaultFileIo.write(fd, buffers, position);
     },
     async fdatasync(fd) {
       events.push(`sync ${fd}`);
-      return defaultFileIo.fdatasync(fd);
+      await defaultFileIo.fdatasync(fd);
+      syncs++;
     },
   };
   const store = await openWal(options(dir, { segmentBytes: ROTATING_SEGMENT_BYTES, io, ...more }));
