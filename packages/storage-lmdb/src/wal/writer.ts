@@ -30,6 +30,7 @@ export interface WalStats {
   /** Writes made durable by O_DSYNC instead of an fdatasync (`syncMethod: 'dsync'`). */
   readonly dsyncWrites: number;
   readonly bytesWritten: number;
+  /** Segments switched to since open (a fresh directory's first segment counts). */
   readonly rotations: number;
   /** Number of the segment being written. */
   readonly segmentSeq: number;
