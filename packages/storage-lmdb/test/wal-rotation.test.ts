@@ -165,10 +165,10 @@ describe('segment rotation', () => {
 
   it('holds batches back once the records kept for the new segment reach pendingBytesMax', async () => {
     const dir = newDir();
-    // Each checkpoint chunk waits for 40 batches, or until the writer stops syncing (held back) for 200 ms.
+    // Each checkpoint chunk waits for 40 batches (unbounded, the rotation would span 200 of them), or
+    // until the writer stops syncing, held back, for 200 ms.
     const run = await rotateUnderLoad(dir, { pendingBytesMax: 32 * 1024 }, { syncs: 40, quietMs: 200 });
     const batchBytes = 1150; // 10 entries of 100 bytes and their headers
-    assert.ok(run.meanwhile >= 5, `${run.meanwhile} batches committed during the rotation`);
     assert.ok(run.meanwhile <= Math.ceil((32 * 1024) / batchBytes) + 1, `${run.meanwhile} batches kept`);
     assert.equal(await lastIndexAfterReopen(dir, 'small'), run.last);
   });
