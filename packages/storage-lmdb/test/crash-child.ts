@@ -1,8 +1,9 @@
 /**
  * Child process of the crash test: writes to 36 groups under load (appends, conflicting rewrites, hard
- * states, snapshots + compaction, state-machine applies) until it is SIGKILLed. On stdout it reports each
+ * states, snapshots + compaction, state-machine applies) until it is SIGKILLed. Into a report file it writes each
  * write before issuing it (`I`), each write whose promise resolved (`R`) and each durable applied index (`S`).
  */
+import { openSync, writeSync } from 'node:fs';
 import { type Command, EMPTY_CONF_STATE } from '@flotilla/core';
 import { type GroupStorage, type KvStateMachine, type KvView, openStorage } from '../src/index.ts';
 import { entryData, makeEntries } from './helpers.ts';
@@ -51,8 +52,14 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+let reportFd = 1;
+
+/**
+ * A synchronous write to a regular file: the line is in the page cache before the write it announces is
+ * issued, and survives the kill. (stdout to a pipe is asynchronous in Node: a full pipe buffers in the process.)
+ */
 function report(line: string): void {
-  process.stdout.write(`${line}\n`);
+  writeSync(reportFd, `${line}\n`);
 }
 
 async function runGroup(g: GroupStorage, sm: KvStateMachine<number>, random: () => number): Promise<never> {
@@ -108,11 +115,12 @@ async function runGroup(g: GroupStorage, sm: KvStateMachine<number>, random: () 
 }
 
 async function main(): Promise<void> {
-  const [path, seedText] = process.argv.slice(2) as [string, string];
+  const [path, seedText, reportPath] = process.argv.slice(2) as [string, string, string];
+  reportFd = openSync(reportPath, 'w');
   const storage = await openStorage({ path, nodeId: 1, deleteChunkEntries: DELETE_CHUNK_ENTRIES });
   const random = mulberry32(Number(seedText));
   const runs: Promise<never>[] = [];
-  report('ready');
+  process.stdout.write('ready\n');
   for (let i = 0; i < GROUPS; i++) {
     const g = storage.group(groupName(i));
     runs.push(runGroup(g, storage.kvStateMachine(groupName(i), applyCounter), random));

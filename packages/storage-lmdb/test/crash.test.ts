@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type GroupStorage, type NodeStorage, openStorage } from '../src/index.ts';
@@ -183,30 +185,32 @@ function checkGroup(storage: NodeStorage, group: string, model: Model, seen: See
   return { ...durable, smApplied: sm.appliedIndex };
 }
 
+/** Runs the child until it is killed; returns its report file. */
 function runChild(seed: number, killAfterMs: number): Promise<string> {
+  const reportPath = join(dir.path, 'report.txt');
   return new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
-      ['--conditions=source', '--import', 'tsx', CHILD, dir.path, String(seed)],
+      ['--conditions=source', '--import', 'tsx', CHILD, dir.path, String(seed), reportPath],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     child = proc;
-    let output = '';
+    let stdout = '';
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error('child not ready in time'));
     }, READY_TIMEOUT_MS);
     proc.stdout?.setEncoding('utf8');
     proc.stdout?.on('data', (chunk: string) => {
-      if (output.length === 0 && chunk.startsWith('ready\n')) {
+      if (stdout.length === 0 && chunk.startsWith('ready\n')) {
         clearTimeout(timer);
         setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
       }
-      output += chunk;
+      stdout += chunk;
     });
-    proc.on('exit', (_code, signal) => {
+    proc.on('close', (_code, signal) => {
       clearTimeout(timer);
-      if (signal === 'SIGKILL') resolve(output);
+      if (signal === 'SIGKILL') resolve(readFileSync(reportPath, 'utf8'));
       else reject(new Error(`child exited by itself (${signal ?? _code})`));
     });
   });
