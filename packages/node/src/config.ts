@@ -58,6 +58,11 @@ export interface NodeConfig {
   readonly raft: RaftSettings;
   /** Host threads for the Raft group actors (0 = the main thread). */
   readonly hosts: { readonly threads: number };
+  /**
+   * Where Raft logs and hard states live: `wal` (default) — a single-fsync write-ahead log, written by the main
+   * thread, so it needs `hosts.threads = 0`; `lmdb` — the LMDB environment, usable from any host thread.
+   */
+  readonly storage: { readonly log: 'wal' | 'lmdb' };
   /** Test-only switches (fault injection through the API); all off by default. */
   readonly testing: { readonly faultInjection: boolean };
   readonly security: {
@@ -166,6 +171,18 @@ function raftSettings(t: Table): RaftSettings {
   };
 }
 
+function logEngine(t: Table, threads: number): 'wal' | 'lmdb' {
+  const log = str(t, 'storage', 'log', threads === 0 ? 'wal' : 'lmdb');
+  if (log !== 'wal' && log !== 'lmdb') throw new InvalidConfigError('storage.log', "must be 'wal' or 'lmdb'");
+  if (log === 'wal' && threads > 0) {
+    throw new InvalidConfigError(
+      'storage.log',
+      "the WAL is written by the main thread: use hosts.threads = 0 or storage.log = 'lmdb'",
+    );
+  }
+  return log;
+}
+
 /** Validates a parsed TOML document. `baseDir` resolves relative paths (the config file's directory). */
 export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig {
   const node = table(doc, 'node');
@@ -227,6 +244,7 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
     raft: raftSettings(table(doc, 'raft')),
     hosts: { threads: int(hosts, 'hosts', 'threads', 0, 0, 256) },
     testing: { faultInjection: bool(table(doc, 'testing'), 'testing', 'fault_injection', false) },
+    storage: { log: logEngine(table(doc, 'storage'), int(hosts, 'hosts', 'threads', 0, 0, 256)) },
     security: { secret: secret ?? '', tls },
   };
 }

@@ -26,7 +26,7 @@ import type { ReadConsistency } from './executor.ts';
 import type { CatalogGroup } from './layout.ts';
 import { type Query, runQuery, validateQuery } from './queries.ts';
 import { RaftGroup } from './raft-group.ts';
-import { groupCommit, releaseThreadStorage, threadStorage } from './thread-context.ts';
+import { groupCommit, releaseLogStore, threadLogStore } from './thread-context.ts';
 import { toWireError, type WireError } from './wire-errors.ts';
 
 /** Answers of group asks: errors travel as wire errors so their type and fields survive the thread hop. */
@@ -72,6 +72,7 @@ export interface GroupActorProps {
   readonly nodeId: NodeId;
   readonly spec: CatalogGroup;
   readonly dataDir: string;
+  readonly logEngine: 'wal' | 'lmdb';
   readonly raft: RaftSettings;
   readonly requestTimeoutMs: number;
   readonly initialCommands: readonly Uint8Array[];
@@ -93,7 +94,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
 
   async preStart(ctx: ActorContext<GroupMessage>): Promise<void> {
     const p = this.props;
-    const storage = (await threadStorage(p.dataDir, p.nodeId)).group(p.spec.id);
+    const storage = (await threadLogStore(p.dataDir, p.nodeId, p.logEngine)).group(p.spec.id);
     if (p.spec.founders.includes(p.nodeId) && isStorageEmpty(storage, storage)) {
       await bootstrapStorage(storage, storage, p.spec.founders, p.initialCommands);
     }
@@ -193,7 +194,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
     if (!g) return;
     g.stop();
     groupCommit.forget(g);
-    await releaseThreadStorage(this.props.dataDir);
+    await releaseLogStore(this.props.dataDir);
   }
 
   async preRestart(): Promise<void> {

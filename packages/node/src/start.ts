@@ -2,7 +2,11 @@
  * Starting a node process from its configuration: storage, peer links (WsTransport), the cluster node or the
  * standalone executor, the client API and the admin endpoint — and stopping them in the reverse order.
  */
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { GroupId, NodeId } from '@flotilla/core';
+import { InvalidConfigError } from '@flotilla/core';
 import { openStorage } from '@flotilla/storage-lmdb';
 import { WsTransport } from '@flotilla/transport-ws';
 import { AdminServer } from './admin.ts';
@@ -17,6 +21,7 @@ import { FaultyTransport } from './faults.ts';
 import { defaultLayout } from './layout.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { releaseLogStore, threadLogStore } from './thread-context.ts';
 
 export interface RunningNode {
   readonly nodeId: NodeId;
@@ -39,8 +44,15 @@ export async function startNode(
   logger: Logger = createLogger({ level: config.node.logLevel }),
 ): Promise<RunningNode> {
   const log = logger.child({ component: 'cluster', node: config.node.id });
-  const storage = await openStorage({ path: config.node.dataDir, nodeId: config.node.id });
-  if (!config.cluster) return startStandalone(config, storage, log);
+  checkLogEngine(config);
+  if (!config.cluster)
+    return startStandalone(
+      config,
+      await openStorage({ path: config.node.dataDir, nodeId: config.node.id }),
+      log,
+    );
+  // Opened here first so that a directory of another node or format fails the start with a clear error.
+  await threadLogStore(config.node.dataDir, config.node.id, config.storage.log);
   const { host, port } = split(config.node.rpc);
   const scheme = config.security.tls ? 'wss' : 'ws';
   const tls = config.security.tls;
@@ -111,9 +123,32 @@ export async function startNode(
       await api.close();
       await cluster.stop();
       await admin.close();
-      await storage.close();
+      await releaseLogStore(config.node.dataDir);
     },
   };
+}
+
+/** A data directory keeps the log engine it was created with; switching would silently lose the logs. */
+function checkLogEngine(config: NodeConfig): void {
+  const dir = config.node.dataDir;
+  const engine = config.storage.log;
+  if (config.cluster && engine === 'lmdb' && existsSync(join(dir, 'wal'))) {
+    throw new InvalidConfigError(
+      'storage.log',
+      `${dir} holds a WAL log; keep storage.log = 'wal' for this directory`,
+    );
+  }
+  if (
+    config.cluster &&
+    engine === 'wal' &&
+    existsSync(join(dir, 'data.mdb')) &&
+    !existsSync(join(dir, 'wal'))
+  ) {
+    throw new InvalidConfigError(
+      'storage.log',
+      `${dir} holds LMDB logs; keep storage.log = 'lmdb' for this directory`,
+    );
+  }
 }
 
 async function startStandalone(

@@ -1,10 +1,11 @@
 /**
- * Per-thread singletons of the Raft layer: the thread's handle on the node's LMDB environment (lmdb-js shares
- * the environment between threads; each thread opens it once) and the group-commit scheduler that processes
+ * Per-thread singletons of the Raft layer: the thread's log store (the WAL, or its handle on the node's LMDB
+ * environment, which lmdb-js shares between threads) and the group-commit scheduler that processes
  * every scheduled group's Ready in one batch per turn, so the writes of all groups on a thread share one
  * transaction and one fsync.
  */
-import { type NodeStorage, openStorage } from '@flotilla/storage-lmdb';
+import type { GroupId, LogStorage, StableStorage } from '@flotilla/core';
+import { type NodeStorage, openStorage, openWal, type WalStore } from '@flotilla/storage-lmdb';
 import type { RaftGroup } from './raft-group.ts';
 
 const storages = new Map<string, { storage: Promise<NodeStorage>; refs: number }>();
@@ -27,6 +28,46 @@ export async function releaseThreadStorage(dataDir: string): Promise<void> {
   if (!known || --known.refs > 0) return;
   storages.delete(dataDir);
   await (await known.storage).close();
+}
+
+/** The per-group log storage of a node, whichever engine keeps it. */
+export interface LogStore {
+  group(id: GroupId): LogStorage & StableStorage;
+  close(): Promise<void>;
+}
+
+const logStores = new Map<string, { store: Promise<LogStore>; refs: number }>();
+
+/**
+ * The log store of `dataDir` on this thread (opened once, reference counted; match each call with
+ * `releaseLogStore`): the WAL or the LMDB environment, per `[storage] log`.
+ */
+export function threadLogStore(dataDir: string, nodeId: number, engine: 'wal' | 'lmdb'): Promise<LogStore> {
+  const known = logStores.get(dataDir);
+  if (known) {
+    known.refs++;
+    return known.store;
+  }
+  const store: Promise<LogStore> =
+    engine === 'wal'
+      ? openWal({ dir: dataDir, nodeId }).then((wal: WalStore) => ({
+          group: (id) => wal.group(id),
+          close: () => wal.close(),
+        }))
+      : threadStorage(dataDir, nodeId).then((lmdb) => ({
+          group: (id) => lmdb.group(id),
+          close: () => releaseThreadStorage(dataDir),
+        }));
+  logStores.set(dataDir, { store, refs: 1 });
+  store.catch(() => logStores.delete(dataDir));
+  return store;
+}
+
+export async function releaseLogStore(dataDir: string): Promise<void> {
+  const known = logStores.get(dataDir);
+  if (!known || --known.refs > 0) return;
+  logStores.delete(dataDir);
+  await (await known.store).close();
 }
 
 /** Groups with a Ready to process; one `setImmediate` per turn processes them all (the group commit). */
