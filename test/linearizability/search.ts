@@ -1,0 +1,185 @@
+/**
+ * Wing & Gong's linearizability search with Lowe's improvements, for the history of one register (one key):
+ * the depth-first search that the per-key checker (checker.ts) runs once per key.
+ *
+ * The history is a doubly linked list of call and return events in time order. The search repeatedly takes
+ * a *minimal* operation (its call comes before the first return still in the list), applies it to the
+ * register model and, if the model accepts its result, lifts its call and return out of the list. Reaching a
+ * return event whose operation is not linearized yet means the current prefix cannot be extended: the last
+ * lifted operation is put back and the next candidate after it is tried. Lowe's cache remembers every
+ * (set of linearized operations, register value) already explored, so no configuration is explored twice.
+ * Indeterminate operations have no return event: they may be linearized anywhere after their call, or never
+ * (the search succeeds once every determinate operation is linearized).
+ */
+
+import { assertNever } from '@flotilla/core';
+
+/** One operation on one register, ready for the search. */
+export interface SearchOp {
+  /** Index of the operation in the caller's history (for explanations). */
+  readonly ref: number;
+  readonly kind: 'get' | 'put' | 'delete';
+  /** The value a put writes (null for delete and get). */
+  readonly value: string | null;
+  /** get: the value read; put/delete: the previous value; undefined when not known. */
+  readonly observed: string | null | undefined;
+  readonly invokeMs: number;
+  /** Infinity for an indeterminate operation. */
+  readonly returnMs: number;
+  /** An indeterminate put turned determinate because its value was read (returnMs = first such read). */
+  readonly forced: boolean;
+}
+
+export type SearchResult =
+  | { readonly verdict: 'linearizable'; readonly states: number; readonly order: readonly number[] }
+  | { readonly verdict: 'violation'; readonly states: number }
+  | { readonly verdict: 'inconclusive'; readonly states: number };
+
+const NONE = -1;
+
+/** The register model: the value after `op` from `state`, or undefined when `op`'s result is impossible. */
+function step(state: string | null, op: SearchOp): { next: string | null } | undefined {
+  if (op.observed !== undefined && op.observed !== state) return undefined;
+  switch (op.kind) {
+    case 'get':
+      return { next: state };
+    case 'put':
+      return { next: op.value };
+    case 'delete':
+      return { next: null };
+    default:
+      return assertNever(op.kind);
+  }
+}
+
+/** The event list: entry i < n is the call of op i, entry n + i its return; `head` and `tail` are sentinels. */
+class EventList {
+  readonly next: Int32Array;
+  readonly prev: Int32Array;
+  readonly head: number;
+  readonly tail: number;
+
+  constructor(private readonly ops: readonly SearchOp[]) {
+    const n = ops.length;
+    this.head = 2 * n;
+    this.tail = 2 * n + 1;
+    this.next = new Int32Array(2 * n + 2).fill(NONE);
+    this.prev = new Int32Array(2 * n + 2).fill(NONE);
+    const events: { t: number; entry: number; isReturn: number }[] = [];
+    ops.forEach((op, i) => {
+      events.push({ t: op.invokeMs, entry: i, isReturn: 0 });
+      if (op.returnMs !== Number.POSITIVE_INFINITY)
+        events.push({ t: op.returnMs, entry: n + i, isReturn: 1 });
+    });
+    // Calls before returns at equal times: touching intervals count as concurrent (the permissive choice,
+    // so that clock granularity never produces a false violation).
+    events.sort((a, b) => a.t - b.t || a.isReturn - b.isReturn || a.entry - b.entry);
+    let last = this.head;
+    for (const e of events) {
+      this.next[last] = e.entry;
+      this.prev[e.entry] = last;
+      last = e.entry;
+    }
+    this.next[last] = this.tail;
+    this.prev[this.tail] = last;
+  }
+
+  isCall(entry: number): boolean {
+    return entry < this.ops.length;
+  }
+
+  private unlink(entry: number): void {
+    this.next[this.prev[entry]!] = this.next[entry]!;
+    this.prev[this.next[entry]!] = this.prev[entry]!;
+  }
+
+  private relink(entry: number): void {
+    this.next[this.prev[entry]!] = entry;
+    this.prev[this.next[entry]!] = entry;
+  }
+
+  /** Removes op i's call and return; `unlift` must undo lifts in reverse order (dancing links). */
+  lift(i: number): void {
+    this.unlink(i);
+    if (this.ops[i]!.returnMs !== Number.POSITIVE_INFINITY) this.unlink(this.ops.length + i);
+  }
+
+  unlift(i: number): void {
+    if (this.ops[i]!.returnMs !== Number.POSITIVE_INFINITY) this.relink(this.ops.length + i);
+    this.relink(i);
+  }
+}
+
+/** The set of linearized operations, with a compact string form for the cache. */
+class Bitset {
+  private readonly words: Uint32Array;
+
+  constructor(size: number) {
+    this.words = new Uint32Array(Math.ceil(size / 32));
+  }
+
+  set(i: number): void {
+    this.words[i >>> 5]! |= 1 << (i & 31);
+  }
+
+  clear(i: number): void {
+    this.words[i >>> 5]! &= ~(1 << (i & 31));
+  }
+
+  /** Two UTF-16 code units per word: one string per configuration, cheap to hash. */
+  key(state: string | null): string {
+    let s = '';
+    for (const w of this.words) s += String.fromCharCode(w & 0xffff, w >>> 16);
+    return state === null ? `${s}\u0001` : `${s}\u0002${state}`;
+  }
+}
+
+/**
+ * Searches for a linearization of `ops` (one key, initial value `initial`) exploring at most `stateBudget`
+ * configurations; 'inconclusive' when the budget runs out first.
+ */
+export function searchRegister(
+  ops: readonly SearchOp[],
+  stateBudget: number,
+  initial: string | null = null,
+): SearchResult {
+  const list = new EventList(ops);
+  const linearized = new Bitset(ops.length);
+  const cache = new Set<string>();
+  const stack: { op: number; before: string | null }[] = [];
+  let remaining = ops.filter((o) => o.returnMs !== Number.POSITIVE_INFINITY).length;
+  let state = initial;
+  let entry = list.next[list.head]!;
+  while (remaining > 0) {
+    if (list.isCall(entry)) {
+      const op = ops[entry]!;
+      const after = step(state, op);
+      if (after !== undefined) {
+        linearized.set(entry);
+        const key = linearized.key(after.next);
+        if (!cache.has(key)) {
+          if (cache.size >= stateBudget) return { verdict: 'inconclusive', states: cache.size };
+          cache.add(key);
+          stack.push({ op: entry, before: state });
+          state = after.next;
+          list.lift(entry);
+          if (op.returnMs !== Number.POSITIVE_INFINITY) remaining--;
+          entry = list.next[list.head]!;
+          continue;
+        }
+        linearized.clear(entry);
+      }
+      entry = list.next[entry]!;
+      continue;
+    }
+    // A return (or the end) reached: the op it belongs to cannot be linearized after this prefix.
+    const top = stack.pop();
+    if (top === undefined) return { verdict: 'violation', states: cache.size };
+    state = top.before;
+    linearized.clear(top.op);
+    list.unlift(top.op);
+    if (ops[top.op]!.returnMs !== Number.POSITIVE_INFINITY) remaining++;
+    entry = list.next[top.op]!;
+  }
+  return { verdict: 'linearizable', states: cache.size, order: stack.map((s) => ops[s.op]!.ref) };
+}
