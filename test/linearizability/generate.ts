@@ -24,7 +24,7 @@ export interface GeneratedOp {
 }
 
 /** mulberry32: a small seeded PRNG, so that a failing property reproduces from its seed. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

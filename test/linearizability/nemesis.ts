@@ -1,0 +1,165 @@
+/**
+ * The fault schedule of the linearizability test: kill -9 of the node leading the most key groups (and its
+ * restart from disk), isolating a leader from its peers (and healing), and leadership transfers. Each fault
+ * is logged with whether it visibly took effect, so the test can show that faults really happened.
+ */
+import type { FlotillaClient } from '@flotilla/node';
+import {
+  eventually,
+  type NodeStatus,
+  type ProcessCluster,
+  statusOf,
+} from '../../packages/node/test/process-cluster.ts';
+
+export type FaultKind = 'kill' | 'partition' | 'transfer';
+
+export interface FaultRecord {
+  readonly kind: FaultKind;
+  readonly node: number;
+  /** Start and end, on the history's clock (performance.now()). */
+  readonly startMs: number;
+  endMs: number;
+  /** The fault had the effect it aims at (leaders moved away from the node, or to the target). */
+  effective: boolean;
+}
+
+export interface NemesisOptions {
+  /** The groups the workload's keys live in. */
+  readonly groups: readonly string[];
+  readonly members: readonly number[];
+  /** How long a killed node stays down and a partition is held. */
+  readonly faultHoldMs: number;
+  /** Bound on waiting for a fault's effect (new leaders, a restarted node answering). */
+  readonly settleTimeoutMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Nemesis {
+  readonly log: FaultRecord[] = [];
+  private readonly down = new Set<number>();
+  private partitioned = false;
+
+  constructor(
+    private readonly cluster: ProcessCluster,
+    private readonly admin: FlotillaClient,
+    private readonly options: NemesisOptions,
+  ) {}
+
+  private up(): number[] {
+    return this.options.members.filter((id) => !this.down.has(id));
+  }
+
+  private async statuses(ids: readonly number[]): Promise<NodeStatus[]> {
+    const settled = await Promise.allSettled(ids.map((id) => statusOf(this.admin, this.cluster.api(id))));
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  }
+
+  /** Leader of each key group as the nodes in `ids` report it (a node that calls itself leader wins). */
+  async leaders(ids: readonly number[] = this.up()): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const s of await this.statuses(ids))
+      for (const g of s.groups)
+        if (this.options.groups.includes(g.id) && (g.role === 'leader' || !out.has(g.id)) && g.leaderId !== 0)
+          out.set(g.id, g.role === 'leader' ? s.nodeId : g.leaderId);
+    return out;
+  }
+
+  /** The node leading the most key groups (the first member if no leader is known). */
+  private async busiestLeader(): Promise<number> {
+    const counts = new Map<number, number>();
+    for (const leader of (await this.leaders()).values()) counts.set(leader, (counts.get(leader) ?? 0) + 1);
+    const best = [...counts].sort((a, b) => b[1] - a[1])[0];
+    return best?.[0] ?? this.options.members[0]!;
+  }
+
+  /** True once nodes in `ids` agree that no key group is led by `node` (and all groups have a leader). */
+  private async movedAway(node: number, ids: readonly number[]): Promise<boolean> {
+    const statuses = await this.statuses(ids);
+    if (statuses.length < ids.length) return false;
+    return statuses.every((s) =>
+      this.options.groups.every((id) => {
+        const g = s.groups.find((x) => x.id === id);
+        return g !== undefined && g.leaderId !== 0 && g.leaderId !== node;
+      }),
+    );
+  }
+
+  private async settle(what: string, check: () => Promise<boolean>): Promise<boolean> {
+    try {
+      await eventually(what, this.options.settleTimeoutMs, async () => ((await check()) ? true : undefined));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private begin(kind: FaultKind, node: number): FaultRecord {
+    const record = { kind, node, startMs: performance.now(), endMs: Number.NaN, effective: false };
+    this.log.push(record);
+    return record;
+  }
+
+  /** kill -9 of the busiest leader; it restarts from its data directory after `faultHoldMs`. */
+  async kill(): Promise<void> {
+    const victim = await this.busiestLeader();
+    const record = this.begin('kill', victim);
+    this.down.add(victim);
+    await this.cluster.kill(victim, 'SIGKILL');
+    const others = this.up();
+    record.effective = await this.settle('leaders after kill', () => this.movedAway(victim, others));
+    await sleep(this.options.faultHoldMs);
+    this.cluster.spawn(victim);
+    this.down.delete(victim);
+    await this.settle(`node ${victim} back`, async () => (await this.statuses([victim])).length === 1);
+    record.endMs = performance.now();
+  }
+
+  /** Cuts the busiest leader off from its peers (both directions, on every node), then heals. */
+  async partition(): Promise<void> {
+    const victim = await this.busiestLeader();
+    const others = this.options.members.filter((id) => id !== victim);
+    const record = this.begin('partition', victim);
+    this.partitioned = true;
+    await this.admin.injectFaults(this.cluster.api(victim), others);
+    for (const id of others) await this.admin.injectFaults(this.cluster.api(id), [victim]);
+    record.effective = await this.settle('leaders after partition', () => this.movedAway(victim, others));
+    await sleep(this.options.faultHoldMs);
+    await this.heal();
+    record.endMs = performance.now();
+  }
+
+  /** Moves the leadership of every key group to another node. */
+  async transfer(): Promise<void> {
+    const before = await this.leaders();
+    const target = this.up().find((id) => id !== (before.values().next().value ?? 0)) ?? 1;
+    const record = this.begin('transfer', target);
+    await Promise.allSettled(
+      this.options.groups
+        .filter((g) => before.get(g) !== target)
+        .map((g) => this.admin.transferLeader(g, target)),
+    );
+    record.effective = await this.settle('transfer', async () =>
+      [...(await this.leaders()).values()].includes(target),
+    );
+    record.endMs = performance.now();
+  }
+
+  /** Removes every injected partition (each node answers, or the attempt is given up). */
+  async heal(): Promise<void> {
+    if (!this.partitioned) return;
+    await Promise.allSettled(
+      this.options.members.map((id) => this.admin.injectFaults(this.cluster.api(id), [])),
+    );
+    this.partitioned = false;
+  }
+
+  /** Runs kill, partition and transfer in turn, with `gapMs` of calm between faults, until `deadlineMs`. */
+  async run(deadlineMs: number, gapMs: number): Promise<void> {
+    const faults = [() => this.kill(), () => this.partition(), () => this.transfer()];
+    for (let i = 0; performance.now() + gapMs < deadlineMs; i++) {
+      await sleep(gapMs);
+      await faults[i % faults.length]!();
+    }
+  }
+}
