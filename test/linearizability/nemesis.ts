@@ -3,6 +3,7 @@
  * restart from disk), isolating a leader from its peers (and healing), and leadership transfers. Each fault
  * is logged with whether it visibly took effect, so the test can show that faults really happened.
  */
+import { assertNever } from '@flotilla/core';
 import type { FlotillaClient } from '@flotilla/node';
 import {
   eventually,
@@ -11,7 +12,7 @@ import {
   statusOf,
 } from '../../packages/node/test/process-cluster.ts';
 
-export type FaultKind = 'kill' | 'partition' | 'transfer';
+export type FaultKind = 'kill' | 'partition' | 'transfer' | 'pause';
 
 export interface FaultRecord {
   readonly kind: FaultKind;
@@ -31,6 +32,8 @@ export interface NemesisOptions {
   readonly faultHoldMs: number;
   /** Bound on waiting for a fault's effect (new leaders, a restarted node answering). */
   readonly settleTimeoutMs: number;
+  /** How long `pause` freezes a node: under the clients' timeout, so that calls queued there complete. */
+  readonly pauseMs: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,6 +42,7 @@ export class Nemesis {
   readonly log: FaultRecord[] = [];
   private readonly down = new Set<number>();
   private partitioned = false;
+  private paused: number | undefined;
 
   constructor(
     private readonly cluster: ProcessCluster,
@@ -85,6 +89,25 @@ export class Nemesis {
     );
   }
 
+  /** The highest commit index of each key group that the nodes in `ids` report. */
+  private async commitIndexes(ids: readonly number[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const s of await this.statuses(ids))
+      for (const g of s.groups)
+        if (this.options.groups.includes(g.id)) out.set(g.id, Math.max(out.get(g.id) ?? 0, g.commitIndex));
+    return out;
+  }
+
+  /** True once `node` knows a leader of every key group and has applied at least `commits`. */
+  private async caughtUp(node: number, commits: ReadonlyMap<string, number>): Promise<boolean> {
+    const [s] = await this.statuses([node]);
+    if (!s) return false;
+    return this.options.groups.every((id) => {
+      const g = s.groups.find((x) => x.id === id);
+      return g !== undefined && g.leaderId !== 0 && g.appliedIndex >= (commits.get(id) ?? 0);
+    });
+  }
+
   private async settle(what: string, check: () => Promise<boolean>): Promise<boolean> {
     try {
       await eventually(what, this.options.settleTimeoutMs, async () => ((await check()) ? true : undefined));
@@ -109,9 +132,10 @@ export class Nemesis {
     const others = this.up();
     record.effective = await this.settle('leaders after kill', () => this.movedAway(victim, others));
     await sleep(this.options.faultHoldMs);
+    const commits = await this.commitIndexes(others);
     this.cluster.spawn(victim);
     this.down.delete(victim);
-    await this.settle(`node ${victim} back`, async () => (await this.statuses([victim])).length === 1);
+    await this.settle(`node ${victim} caught up`, () => this.caughtUp(victim, commits));
     record.endMs = performance.now();
   }
 
@@ -127,6 +151,41 @@ export class Nemesis {
     await sleep(this.options.faultHoldMs);
     await this.heal();
     record.endMs = performance.now();
+  }
+
+  /**
+   * Freezes the busiest leader (SIGSTOP) for `pauseMs`, long enough for the others to elect a new leader and
+   * short enough that calls queued at the frozen node complete after SIGCONT (a GC or scheduling stall).
+   */
+  async pause(pauseMs: number): Promise<void> {
+    const victim = await this.busiestLeader();
+    const pid = this.cluster.processes.get(victim)?.pid;
+    if (pid === undefined) return;
+    const others = this.options.members.filter((id) => id !== victim);
+    const record = this.begin('pause', victim);
+    this.paused = pid;
+    process.kill(pid, 'SIGSTOP');
+    const elected = this.movedAwayWithin(victim, others, pauseMs);
+    await sleep(pauseMs);
+    this.resume();
+    record.effective = await elected;
+    record.endMs = performance.now();
+  }
+
+  private async movedAwayWithin(node: number, ids: readonly number[], withinMs: number): Promise<boolean> {
+    const deadline = performance.now() + withinMs;
+    while (performance.now() < deadline) {
+      if (await this.movedAway(node, ids).catch(() => false)) return true;
+      await sleep(50);
+    }
+    return false;
+  }
+
+  /** Resumes a node frozen by `pause` (also called when the test ends early). */
+  resume(): void {
+    if (this.paused === undefined) return;
+    process.kill(this.paused, 'SIGCONT');
+    this.paused = undefined;
   }
 
   /** Moves the leadership of every key group to another node. */
@@ -154,12 +213,27 @@ export class Nemesis {
     this.partitioned = false;
   }
 
-  /** Runs kill, partition and transfer in turn, with `gapMs` of calm between faults, until `deadlineMs`. */
-  async run(deadlineMs: number, gapMs: number): Promise<void> {
-    const faults = [() => this.kill(), () => this.partition(), () => this.transfer()];
+  /** Runs the `schedule` of faults in turn, with `gapMs` of calm before each, until `deadlineMs`. */
+  async run(schedule: readonly FaultKind[], deadlineMs: number, gapMs: number): Promise<void> {
     for (let i = 0; performance.now() + gapMs < deadlineMs; i++) {
       await sleep(gapMs);
-      await faults[i % faults.length]!();
+      const kind = schedule[i % schedule.length]!;
+      switch (kind) {
+        case 'kill':
+          await this.kill();
+          break;
+        case 'partition':
+          await this.partition();
+          break;
+        case 'transfer':
+          await this.transfer();
+          break;
+        case 'pause':
+          await this.pause(this.options.pauseMs);
+          break;
+        default:
+          assertNever(kind);
+      }
     }
   }
 }
