@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { ConfigCache } from './linearizability/cache.ts';
 import { type CheckResult, checkHistory } from './linearizability/checker.ts';
-import { type GeneratedOp, generateHistory } from './linearizability/generate.ts';
+import { type GeneratedOp, generateHistory, prng } from './linearizability/generate.ts';
 import { type HistoryOp, HistoryRecorder, type KvCall, op } from './linearizability/history.ts';
 
 const put = (key: string, value: string) => ({ op: 'put', key, value }) as const;
@@ -172,6 +173,16 @@ describe('hand-written histories', () => {
     assert.equal(checkHistory(h).verdict, 'linearizable');
   });
 
+  test('many indeterminate writes of repeated values are searched without trying every subset', () => {
+    const h: HistoryOp[] = [];
+    for (let i = 0; i < 30; i++) h.push(op(i, i, put('x', i % 2 === 0 ? 'a' : 'b'), i, undefined));
+    for (let i = 0; i < 20; i++)
+      h.push(op(30 + i, 40, get('x'), 100 + 2 * i, 101 + 2 * i, i % 2 === 0 ? 'a' : 'b'));
+    assert.equal(checkHistory(h, { stateBudgetPerKey: 100_000 }).verdict, 'linearizable');
+    h.push(op(50, 41, get('x'), 200, 201, 'c'));
+    assert.equal(checkHistory(h, { stateBudgetPerKey: 100_000 }).verdict, 'violation');
+  });
+
   test('the explanation of a violation in a long history is shrunk to the few ops involved', () => {
     const h: HistoryOp[] = [];
     for (let i = 0; i < 300; i++) {
@@ -211,6 +222,26 @@ function bruteForce(history: readonly HistoryOp[]): boolean {
   };
   return place([], new Map());
 }
+
+describe('configuration cache', () => {
+  test('tells new configurations from explored ones, exactly, over many random sets', () => {
+    const cache = new ConfigCache(100);
+    const seen = new Set<string>();
+    const members = new Set<number>();
+    const random = prng(42);
+    for (let i = 0; i < 50_000; i++) {
+      const op = Math.floor(random() * 100);
+      cache.toggle(op);
+      if (members.has(op)) members.delete(op);
+      else members.add(op);
+      const value = random() < 0.5 ? null : `v${Math.floor(random() * 3)}`;
+      const name = `${[...members].sort((a, b) => a - b).join(',')}|${value}`;
+      assert.equal(cache.add(value), !seen.has(name));
+      seen.add(name);
+    }
+    assert.equal(cache.size, seen.size);
+  });
+});
 
 function asHistory(ops: readonly GeneratedOp[]): HistoryOp[] {
   return ops.map((g) => g.op);

@@ -20,6 +20,8 @@ export type { Violation } from './explain.ts';
 export interface CheckOptions {
   /** Configurations (linearized set, value) explored per key before the verdict is 'inconclusive'. */
   readonly stateBudgetPerKey?: number;
+  /** Memory for explored configurations per key before the verdict is 'inconclusive'. */
+  readonly cacheBytesMax?: number;
   /** Re-checks spent shrinking a violation to a small explanation. */
   readonly explainChecksMax?: number;
 }
@@ -38,7 +40,8 @@ export type CheckResult =
   | ({ readonly verdict: 'violation'; readonly violation: Violation } & Totals)
   | ({ readonly verdict: 'inconclusive'; readonly key: string } & Totals);
 
-export const STATE_BUDGET_PER_KEY_DEFAULT = 2_000_000;
+export const STATE_BUDGET_PER_KEY_DEFAULT = 1_000_000;
+export const CACHE_BYTES_MAX_DEFAULT = 128 * 1024 * 1024;
 export const EXPLAIN_CHECKS_MAX_DEFAULT = 400;
 
 /** Observations of each value (null included): the earliest return of an op that saw it. */
@@ -95,7 +98,10 @@ function byKey(history: readonly HistoryOp[]): Map<string, number[]> {
 
 /** Checks `history` (every key starts absent). Keys are checked in order; the first violation stops it. */
 export function checkHistory(history: readonly HistoryOp[], options: CheckOptions = {}): CheckResult {
-  const budget = options.stateBudgetPerKey ?? STATE_BUDGET_PER_KEY_DEFAULT;
+  const limits = {
+    states: options.stateBudgetPerKey ?? STATE_BUDGET_PER_KEY_DEFAULT,
+    cacheBytesMax: options.cacheBytesMax ?? CACHE_BYTES_MAX_DEFAULT,
+  };
   const keys = byKey(history);
   let states = 0;
   let searched = 0;
@@ -103,12 +109,12 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
   for (const [key, refs] of keys) {
     const ops = prepareKey(history, refs);
     searched += ops.length;
-    const result = searchRegister(ops, budget);
+    const result = searchRegister(ops, limits);
     states += result.states;
     if (result.verdict === 'inconclusive') inconclusive ??= key;
     if (result.verdict !== 'violation') continue;
     const checksMax = options.explainChecksMax ?? EXPLAIN_CHECKS_MAX_DEFAULT;
-    const violation = explainViolation(history, key, ops, { stateBudget: budget, checksMax });
+    const violation = explainViolation(history, key, ops, { limits, checksMax });
     return { verdict: 'violation', violation, keys: keys.size, searched, states };
   }
   const totals = { keys: keys.size, searched, states };

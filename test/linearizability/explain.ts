@@ -13,7 +13,7 @@
  * together with all its readers, whose removal alone would make its deadline unjustified.
  */
 import type { HistoryOp } from './history.ts';
-import { type SearchOp, searchRegister } from './search.ts';
+import { type SearchLimits, type SearchOp, searchRegister } from './search.ts';
 
 export interface Violation {
   readonly key: string;
@@ -26,7 +26,7 @@ export interface Violation {
 }
 
 interface ShrinkBudget {
-  readonly stateBudget: number;
+  readonly limits: SearchLimits;
   readonly checksMax: number;
 }
 
@@ -86,7 +86,7 @@ export function shrink(ops: readonly SearchOp[], budget: ShrinkBudget): SearchOp
     for (let start = 0; start < current.length && checks < budget.checksMax; ) {
       const rest = without(current, current.slice(start, start + chunk));
       checks++;
-      if (rest && searchRegister(rest, budget.stateBudget).verdict === 'violation') {
+      if (rest && searchRegister(rest, budget.limits).verdict === 'violation') {
         current = rest;
         removedAny = true;
       } else start += chunk;

@@ -7,12 +7,13 @@
  * register model and, if the model accepts its result, lifts its call and return out of the list. Reaching a
  * return event whose operation is not linearized yet means the current prefix cannot be extended: the last
  * lifted operation is put back and the next candidate after it is tried. Lowe's cache remembers every
- * (set of linearized operations, register value) already explored, so no configuration is explored twice.
+ * (set of linearized operations, register value) already explored, so no configuration is explored twice (cache.ts).
  * Indeterminate operations have no return event: they may be linearized anywhere after their call, or never
  * (the search succeeds once every determinate operation is linearized).
  */
 
 import { assertNever } from '@flotilla/core';
+import { ConfigCache } from './cache.ts';
 
 /** One operation on one register, ready for the search. */
 export interface SearchOp {
@@ -110,42 +111,72 @@ class EventList {
   }
 }
 
-/** The set of linearized operations, with a compact string form for the cache. */
-class Bitset {
-  private readonly words: Uint32Array;
+/**
+ * Symmetry reduction for open-ended (indeterminate) writes: two that write the same value and are both
+ * invoked by now are interchangeable from here on (neither has a return to meet), so of the candidates
+ * of one scan only the first of each (kind, value) class is tried. Without this, every subset of them
+ * would be a distinct configuration, and histories with many repeated values would explode.
+ */
+class OpenEndedClasses {
+  /** Class of each op (-1 for ops with a return). */
+  private readonly classOf: Int32Array;
+  private readonly seen = new Set<number>();
 
-  constructor(size: number) {
-    this.words = new Uint32Array(Math.ceil(size / 32));
+  constructor(ops: readonly SearchOp[]) {
+    const ids = new Map<string, number>();
+    this.classOf = new Int32Array(ops.length).fill(-1);
+    ops.forEach((op, i) => {
+      if (op.returnMs !== Number.POSITIVE_INFINITY) return;
+      const name = `${op.kind}\u0000${op.value ?? ''}`;
+      if (!ids.has(name)) ids.set(name, ids.size);
+      this.classOf[i] = ids.get(name)!;
+    });
   }
 
-  set(i: number): void {
-    this.words[i >>> 5]! |= 1 << (i & 31);
+  /** A new scan starts at the head of the list. */
+  reset(): void {
+    this.seen.clear();
   }
 
-  clear(i: number): void {
-    this.words[i >>> 5]! &= ~(1 << (i & 31));
+  /** False when an earlier candidate of this scan was an open-ended op of the same class. */
+  firstOfClass(op: number): boolean {
+    const c = this.classOf[op]!;
+    if (c < 0) return true;
+    if (this.seen.has(c)) return false;
+    this.seen.add(c);
+    return true;
   }
 
-  /** Two UTF-16 code units per word: one string per configuration, cheap to hash. */
-  key(state: string | null): string {
-    let s = '';
-    for (const w of this.words) s += String.fromCharCode(w & 0xffff, w >>> 16);
-    return state === null ? `${s}\u0001` : `${s}\u0002${state}`;
+  /** After backtracking to `op`, the scan resumes behind it: recount the candidates up to it. */
+  resumeAfter(list: EventList, op: number): void {
+    this.seen.clear();
+    for (let e = list.next[list.head]!; ; e = list.next[e]!) {
+      this.firstOfClass(e);
+      if (e === op) return;
+    }
   }
 }
 
+export interface SearchLimits {
+  /** Configurations (linearized set, value) explored before the verdict is 'inconclusive'. */
+  readonly states: number;
+  /** Memory the cache of explored configurations may take before the verdict is 'inconclusive'. */
+  readonly cacheBytesMax: number;
+}
+
 /**
- * Searches for a linearization of `ops` (one key, initial value `initial`) exploring at most `stateBudget`
- * configurations; 'inconclusive' when the budget runs out first.
+ * Searches for a linearization of `ops` (one key, initial value `initial`) within `limits`; 'inconclusive'
+ * when they run out first.
  */
 export function searchRegister(
   ops: readonly SearchOp[],
-  stateBudget: number,
+  limits: SearchLimits,
   initial: string | null = null,
 ): SearchResult {
   const list = new EventList(ops);
-  const linearized = new Bitset(ops.length);
-  const cache = new Set<string>();
+  const classes = new OpenEndedClasses(ops);
+  const cache = new ConfigCache(ops.length);
+  const statesMax = Math.min(limits.states, Math.floor(limits.cacheBytesMax / cache.entryBytes));
   const stack: { op: number; before: string | null }[] = [];
   let remaining = ops.filter((o) => o.returnMs !== Number.POSITIVE_INFINITY).length;
   let state = initial;
@@ -153,21 +184,20 @@ export function searchRegister(
   while (remaining > 0) {
     if (list.isCall(entry)) {
       const op = ops[entry]!;
-      const after = step(state, op);
+      const after = classes.firstOfClass(entry) ? step(state, op) : undefined;
       if (after !== undefined) {
-        linearized.set(entry);
-        const key = linearized.key(after.next);
-        if (!cache.has(key)) {
-          if (cache.size >= stateBudget) return { verdict: 'inconclusive', states: cache.size };
-          cache.add(key);
+        cache.toggle(entry);
+        if (cache.add(after.next)) {
+          if (cache.size > statesMax) return { verdict: 'inconclusive', states: cache.size };
           stack.push({ op: entry, before: state });
           state = after.next;
           list.lift(entry);
           if (op.returnMs !== Number.POSITIVE_INFINITY) remaining--;
           entry = list.next[list.head]!;
+          classes.reset();
           continue;
         }
-        linearized.clear(entry);
+        cache.toggle(entry);
       }
       entry = list.next[entry]!;
       continue;
@@ -176,9 +206,10 @@ export function searchRegister(
     const top = stack.pop();
     if (top === undefined) return { verdict: 'violation', states: cache.size };
     state = top.before;
-    linearized.clear(top.op);
+    cache.toggle(top.op);
     list.unlift(top.op);
     if (ops[top.op]!.returnMs !== Number.POSITIVE_INFINITY) remaining++;
+    classes.resumeAfter(list, top.op);
     entry = list.next[top.op]!;
   }
   return { verdict: 'linearizable', states: cache.size, order: stack.map((s) => ops[s.op]!.ref) };
