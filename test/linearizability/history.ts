@@ -105,7 +105,7 @@ export class HistoryRecorder {
   }
 }
 
-/** Builds a history op by hand (unit tests): `observed` as for `KvOutcome`, `completeMs` undefined = indeterminate. */
+/** Builds a history op by hand (unit tests): `observed` as in `KvOutcome`; no `completeMs` = indeterminate. */
 export function op(
   id: number,
   client: number,

@@ -56,9 +56,8 @@ export function timeline(history: readonly HistoryOp[], faults: readonly FaultRe
       .filter((f) => f.startMs - t0 < (s + 1) * 1_000 && (Number.isNaN(f.endMs) || f.endMs - t0 >= s * 1_000))
       .map((f) => `${f.kind} node ${f.node}${f.effective ? '' : ' (no effect seen)'}`);
     const mean = row.ok > 0 ? (row.latencyMs / row.ok).toFixed(1) : '-';
-    lines.push(
-      `${String(s).padStart(3)} s: ${row.calls} calls, ${row.ok} ok, ${row.calls - row.ok} not, mean ${mean} ms  ${active.join(', ')}`,
-    );
+    const calls = `${row.calls} calls, ${row.ok} ok, ${row.calls - row.ok} not, mean ${mean} ms`;
+    lines.push(`${String(s).padStart(3)} s: ${calls}  ${active.join(', ')}`);
   }
   return lines;
 }

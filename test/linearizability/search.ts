@@ -6,12 +6,11 @@
  * a *minimal* operation (its call comes before the first return still in the list), applies it to the
  * register model and, if the model accepts its result, lifts its call and return out of the list. Reaching a
  * return event whose operation is not linearized yet means the current prefix cannot be extended: the last
- * lifted operation is put back and the next candidate after it is tried. Lowe's cache remembers every
- * (set of linearized operations, register value) already explored, so no configuration is explored twice (cache.ts).
+ * lifted operation is put back and the next candidate after it is tried. Lowe's cache (cache.ts) remembers
+ * every (set of linearized operations, register value) already explored, so none is explored twice.
  * Indeterminate operations have no return event: they may be linearized anywhere after their call, or never
- * (the search succeeds once every determinate operation is linearized).
+ * (the search succeeds once every determinate operation is linearized); interchangeable ones are tried once.
  */
-
 import { assertNever } from '@flotilla/core';
 import { ConfigCache } from './cache.ts';
 
