@@ -12,7 +12,7 @@ import {
   statusOf,
 } from '../../packages/node/test/process-cluster.ts';
 
-export type FaultKind = 'kill' | 'partition' | 'transfer' | 'pause';
+export type FaultKind = 'kill' | 'crash' | 'partition' | 'transfer' | 'pause';
 
 export interface FaultRecord {
   readonly kind: FaultKind;
@@ -32,6 +32,8 @@ export interface NemesisOptions {
   readonly faultHoldMs: number;
   /** Bound on waiting for a fault's effect (new leaders, a restarted node answering). */
   readonly settleTimeoutMs: number;
+  /** How long every node stays down in `crash`. */
+  readonly crashHoldMs: number;
   /** How long `pause` freezes a node: under the clients' timeout, so that calls queued there complete. */
   readonly pauseMs: number;
 }
@@ -139,6 +141,27 @@ export class Nemesis {
     record.endMs = performance.now();
   }
 
+  /**
+   * kill -9 of every node at once, then all restart from their data directories: acknowledged writes must
+   * survive from what each process had written when it died (its log, its applied state, its snapshots).
+   */
+  async crash(): Promise<void> {
+    const members = this.options.members;
+    const record = this.begin('crash', 0);
+    for (const id of members) this.down.add(id);
+    await Promise.all(members.map((id) => this.cluster.kill(id, 'SIGKILL')));
+    await sleep(this.options.crashHoldMs);
+    for (const id of members) {
+      this.cluster.spawn(id);
+      this.down.delete(id);
+    }
+    record.effective = await this.settle('every key group led after the crash', async () => {
+      const leaders = await this.leaders(members);
+      return this.options.groups.every((g) => leaders.has(g));
+    });
+    record.endMs = performance.now();
+  }
+
   /** Cuts the busiest leader off from its peers (both directions, on every node), then heals. */
   async partition(): Promise<void> {
     const victim = await this.busiestLeader();
@@ -221,6 +244,9 @@ export class Nemesis {
       switch (kind) {
         case 'kill':
           await this.kill();
+          break;
+        case 'crash':
+          await this.crash();
           break;
         case 'partition':
           await this.partition();
