@@ -17,7 +17,7 @@ serial=()
 parallel=()
 for f in "${all[@]}"; do
   case "$f" in
-    packages/node/test/cluster-*.test.ts | packages/node/test/standalone.test.ts) serial+=("$f") ;;
+    packages/node/test/cluster-*.test.ts | packages/node/test/standalone.test.ts | test/linearizability-faults.test.ts) serial+=("$f") ;;
     *) parallel+=("$f") ;;
   esac
 done

@@ -103,26 +103,35 @@ class Connection {
     this.pending.clear();
   }
 
-  async request(op: ApiOp, args: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
-    await this.opened;
-    if (this.closed) throw new RequestTimeoutError('', 0, `connection to ${this.address} closed`);
+  /** The timeout covers opening the connection too (a stopped or unreachable node must not hang a call). */
+  request(op: ApiOp, args: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new RequestTimeoutError(String(args.group ?? ''), timeoutMs, `${op} on ${this.address}`));
       }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => {
+      const settle = {
+        resolve: (v: unknown) => {
           clearTimeout(timer);
           resolve(v);
         },
-        reject: (e) => {
+        reject: (e: Error) => {
           clearTimeout(timer);
           reject(e);
         },
-      });
-      this.enqueue({ id, op, args: { ...args, timeoutMs } });
+      };
+      this.opened.then(
+        () => {
+          if (this.closed) {
+            settle.reject(new RequestTimeoutError('', 0, `connection to ${this.address} closed`));
+            return;
+          }
+          this.pending.set(id, settle);
+          this.enqueue({ id, op, args: { ...args, timeoutMs } });
+        },
+        (error: unknown) => settle.reject(error instanceof Error ? error : new Error(String(error))),
+      );
     });
   }
 
@@ -131,6 +140,9 @@ class Connection {
     this.ws.terminate();
   }
 }
+
+/** Shortest slice of a call's timeout given to one attempt. */
+const ATTEMPT_MS_MIN = 500;
 
 export class FlotillaClient {
   readonly clientId: string;
@@ -281,13 +293,23 @@ export class FlotillaClient {
       const leader = this.leaders.get(group);
       const address = (leader && this.addressOf(leader)) || this.anyAddress();
       try {
-        return await this.call(address, op, args, Math.max(1, deadline - performance.now()));
+        // One attempt gets a slice of the time left, so an unresponsive node cannot use up the whole call.
+        const remaining = Math.max(1, deadline - performance.now());
+        return await this.call(
+          address,
+          op,
+          args,
+          Math.min(remaining, Math.max(ATTEMPT_MS_MIN, this.timeoutMs / 3)),
+        );
       } catch (error) {
         if (error instanceof NotLeaderError && error.leaderHint) this.leaders.set(group, error.leaderHint);
         else this.leaders.delete(group);
         // Socket errors (ECONNREFUSED, reset) are not Flotilla errors: that node is gone, try another.
         const connectionError = !(error instanceof FlotillaError);
         if ((!isRetryable(error) && !connectionError) || performance.now() + 1 >= deadline) throw error;
+        // A command without a session whose outcome is unknown must not be sent twice.
+        const unknownOutcome = connectionError || error instanceof RequestTimeoutError;
+        if (unknownOutcome && op === 'execute' && !hasSession(args.command as Uint8Array)) throw error;
         if (connectionError || attempt % 4 === 3) await this.refreshTopology().catch(() => {});
         await sleep(
           Math.min(backoffMs({ baseMs: 10, maxMs: 500 }, attempt), Math.max(1, deadline - performance.now())),
@@ -314,4 +336,9 @@ export class FlotillaClient {
     for (const c of this.connections.values()) c.close();
     this.connections.clear();
   }
+}
+
+/** Whether an encoded command carries a client session (see `RaftExecutor`): `[clientId ≠ '', …]`. */
+function hasSession(command: Uint8Array): boolean {
+  return command[0] === 0x93 && command[1] !== 0xa0;
 }

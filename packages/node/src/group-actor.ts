@@ -168,25 +168,33 @@ export class RaftGroupActor implements Actor<GroupMessage> {
       case 'confChange':
         answer(ctx, message, g.proposeConfChange(message.change));
         return;
-      case 'read': {
-        const query = validateQuery(message.query);
-        const consistency = message.consistency;
-        const barrier = consistency === 'stale' ? Promise.resolve(0) : g.readBarrier(consistency === 'lease');
+      case 'read':
         answer(
           ctx,
           message,
-          barrier.then(() => runQuery(g.stateMachine as never, query)),
+          attempt(() => this.read(g, message.query, message.consistency)),
         );
         return;
-      }
       case 'transfer':
-        g.transferLeadership(message.to);
-        ctx.reply(message, { ok: true, value: null });
+        answer(
+          ctx,
+          message,
+          attempt(async () => {
+            g.transferLeadership(message.to);
+            return null;
+          }),
+        );
         return;
       case 'status':
         ctx.reply(message, { ok: true, value: { ...g.status(), mailboxDepth: ctx.mailboxSize } });
         return;
     }
+  }
+
+  private async read(g: RaftGroup, raw: Query, consistency: ReadConsistency): Promise<unknown> {
+    const query = validateQuery(raw);
+    if (consistency !== 'stale') await g.readBarrier(consistency === 'lease');
+    return runQuery(g.stateMachine as never, query);
   }
 
   async postStop(): Promise<void> {
@@ -199,6 +207,15 @@ export class RaftGroupActor implements Actor<GroupMessage> {
 
   async preRestart(): Promise<void> {
     await this.postStop();
+  }
+}
+
+/** Runs `fn`, turning a synchronous throw into a rejected promise (an ask must never fail the actor). */
+function attempt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

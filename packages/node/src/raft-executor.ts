@@ -23,6 +23,9 @@ export interface RaftExecutorOptions {
   readonly knowsGroup: (group: GroupId) => boolean;
 }
 
+/** Shortest slice of a request's timeout given to one forwarded attempt. */
+const ATTEMPT_MS_MIN = 500;
+
 type LeaderOp<T> = (group: GroupHandle, remainingMs: number) => Promise<T>;
 
 export class RaftExecutor implements CommandExecutor {
@@ -118,7 +121,9 @@ export class RaftExecutor implements CommandExecutor {
         const leader = g?.isLeader ? this.o.selfId : hint || g?.leaderId || 0;
         if (leader === this.o.selfId && g) return await local(g, remaining);
         if (leader === 0 || leader === this.o.selfId) throw new NotLeaderError(group, 0);
-        return (await this.o.rpc.call(leader, op, args, remaining, group)) as T;
+        // A forwarded attempt gets a slice of the time left: an unresponsive leader must not use up the call.
+        const slice = Math.min(remaining, Math.max(ATTEMPT_MS_MIN, this.o.requestTimeoutMs / 3));
+        return (await this.o.rpc.call(leader, op, args, slice, group)) as T;
       } catch (error) {
         const timedOut = error instanceof RequestTimeoutError;
         if (!isRetryable(error) || (timedOut && !retryOnTimeout) || performance.now() + 1 >= deadline)

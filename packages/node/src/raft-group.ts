@@ -14,6 +14,7 @@ import {
   type NodeId,
   NotLeaderError,
   ProposalDroppedError,
+  type ProposeResult,
   type RaftConfig,
   RaftNode,
   type Ready,
@@ -172,28 +173,37 @@ export class RaftGroup {
 
   /** Proposes a command on the leader; resolves with the state machine's result once applied here. */
   propose(data: Uint8Array): Promise<unknown> {
-    if (this.stopped) return Promise.reject(new ProposalDroppedError(this.id, 'the group is stopping'));
-    if (!this.isLeader) return Promise.reject(new NotLeaderError(this.id, this.raft.leaderId));
     const max = this.options.pendingProposalsMax ?? 65_536;
-    if (this.proposals.size >= max)
+    if (this.proposals.size >= max) {
       return Promise.reject(new ProposalDroppedError(this.id, `${max} proposals already pending`));
-    const result = this.raft.propose(data);
-    if (result.forwarded) return Promise.reject(new NotLeaderError(this.id, result.leaderId));
-    this.counters.proposals++;
-    const promise = new Promise<unknown>((resolve, reject) => {
-      this.proposals.set(result.lastIndex, { term: result.term, resolve, reject });
-    });
-    this.kick();
-    return promise;
+    }
+    return this.track(() => this.raft.propose(data));
   }
 
   proposeConfChange(change: ConfChange): Promise<unknown> {
+    return this.track(() => this.raft.proposeConfChange(change));
+  }
+
+  /**
+   * Proposes on the leader and waits for the entry to apply here. Every refusal of the core (a transfer in
+   * progress, too many uncommitted bytes, an invalid conf change) becomes a rejected promise: it must never
+   * escape as a throw, which would fail the replica's actor.
+   */
+  private track(propose: () => ProposeResult): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new ProposalDroppedError(this.id, 'the group is stopping'));
     if (!this.isLeader) return Promise.reject(new NotLeaderError(this.id, this.raft.leaderId));
-    const result = this.raft.proposeConfChange(change);
+    let result: ProposeResult;
+    try {
+      result = propose();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (result.forwarded) return Promise.reject(new NotLeaderError(this.id, result.leaderId));
-    const promise = new Promise<unknown>((resolve, reject) => {
-      this.proposals.set(result.lastIndex, { term: result.term, resolve, reject });
-    });
+    this.counters.proposals++;
+    const { lastIndex, term } = result;
+    const promise = new Promise<unknown>((resolve, reject) =>
+      this.proposals.set(lastIndex, { term, resolve, reject }),
+    );
     this.kick();
     return promise;
   }
@@ -265,6 +275,7 @@ export class RaftGroup {
   }
 
   private applyReady(rd: Ready): void {
+    if (rd.softState && rd.softState.role !== 'leader' && this.proposals.size > 0) this.failProposals();
     if (rd.softState && rd.softState.leaderId !== this.lastLeader) {
       this.lastLeader = rd.softState.leaderId;
       this.options.io.leaderChanged?.(this, rd.softState.leaderId, this.raft.term);
@@ -343,6 +354,21 @@ export class RaftGroup {
       }
     }
     if (membership) this.options.io.membershipChanged?.(this);
+  }
+
+  /**
+   * Leadership was lost: the pending proposals may still commit (if the new leader has them) or be
+   * overwritten. Their callers learn now that the outcome is unknown, instead of waiting out their timeout;
+   * a command with a client session can be sent again safely (a duplicate returns the first result).
+   */
+  private failProposals(): void {
+    const error = new RequestTimeoutError(
+      this.id,
+      0,
+      'leadership lost before the entry was applied; outcome unknown',
+    );
+    for (const w of this.proposals.values()) w.reject(error);
+    this.proposals.clear();
   }
 
   private readId(context: Uint8Array): number {
