@@ -188,7 +188,7 @@ export class ClusterNode {
       nodeId: this.id,
       spec,
       dataDir: this.config.node.dataDir,
-      logEngine: this.config.storage.log,
+      storage: this.config.storage,
       raft: this.config.raft,
       requestTimeoutMs: this.config.node.requestTimeoutMs,
       initialCommands,

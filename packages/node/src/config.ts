@@ -62,7 +62,11 @@ export interface NodeConfig {
    * Where Raft logs and hard states live: `wal` (default) — a single-fsync write-ahead log, written by the main
    * thread, so it needs `hosts.threads = 0`; `lmdb` — the LMDB environment, usable from any host thread.
    */
-  readonly storage: { readonly log: 'wal' | 'lmdb' };
+  readonly storage: {
+    readonly log: 'wal' | 'lmdb';
+    /** How the WAL makes a batch durable: one O_DSYNC write (`dsync`, default) or write + `fdatasync`. */
+    readonly walSync: 'dsync' | 'fdatasync';
+  };
   /** Test-only switches (fault injection through the API); all off by default. */
   readonly testing: { readonly faultInjection: boolean };
   readonly security: {
@@ -171,6 +175,13 @@ function raftSettings(t: Table): RaftSettings {
   };
 }
 
+function storageSettings(t: Table, threads: number): NodeConfig['storage'] {
+  const walSync = str(t, 'storage', 'wal_sync', 'dsync');
+  if (walSync !== 'dsync' && walSync !== 'fdatasync')
+    throw new InvalidConfigError('storage.wal_sync', "must be 'dsync' or 'fdatasync'");
+  return { log: logEngine(t, threads), walSync };
+}
+
 function logEngine(t: Table, threads: number): 'wal' | 'lmdb' {
   const log = str(t, 'storage', 'log', threads === 0 ? 'wal' : 'lmdb');
   if (log !== 'wal' && log !== 'lmdb') throw new InvalidConfigError('storage.log', "must be 'wal' or 'lmdb'");
@@ -244,7 +255,7 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
     raft: raftSettings(table(doc, 'raft')),
     hosts: { threads: int(hosts, 'hosts', 'threads', 0, 0, 256) },
     testing: { faultInjection: bool(table(doc, 'testing'), 'testing', 'fault_injection', false) },
-    storage: { log: logEngine(table(doc, 'storage'), int(hosts, 'hosts', 'threads', 0, 0, 256)) },
+    storage: storageSettings(table(doc, 'storage'), int(hosts, 'hosts', 'threads', 0, 0, 256)),
     security: { secret: secret ?? '', tls },
   };
 }

@@ -21,7 +21,7 @@ import {
   type Status,
 } from '@flotilla/core';
 import type { CatalogStateMachine } from './catalog.ts';
-import type { RaftSettings } from './config.ts';
+import type { NodeConfig, RaftSettings } from './config.ts';
 import type { ReadConsistency } from './executor.ts';
 import type { CatalogGroup } from './layout.ts';
 import { type Query, runQuery, validateQuery } from './queries.ts';
@@ -72,7 +72,7 @@ export interface GroupActorProps {
   readonly nodeId: NodeId;
   readonly spec: CatalogGroup;
   readonly dataDir: string;
-  readonly logEngine: 'wal' | 'lmdb';
+  readonly storage: NodeConfig['storage'];
   readonly raft: RaftSettings;
   readonly requestTimeoutMs: number;
   readonly initialCommands: readonly Uint8Array[];
@@ -94,7 +94,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
 
   async preStart(ctx: ActorContext<GroupMessage>): Promise<void> {
     const p = this.props;
-    const storage = (await threadLogStore(p.dataDir, p.nodeId, p.logEngine)).group(p.spec.id);
+    const storage = (await threadLogStore(p.dataDir, p.nodeId, p.storage)).group(p.spec.id);
     if (p.spec.founders.includes(p.nodeId) && isStorageEmpty(storage, storage)) {
       await bootstrapStorage(storage, storage, p.spec.founders, p.initialCommands);
     }

@@ -9,6 +9,7 @@ import {
   type Entry,
   EntryKind,
   type GroupId,
+  type HardState,
   type LogStorage,
   type Message,
   type NodeId,
@@ -81,6 +82,8 @@ export class RaftGroup {
   private readonly proposals = new Map<number, ProposalWaiter>();
   private readonly reads = new Map<number, ReadWaiter>();
   private nextReadId = 1;
+  /** The latest hard state whose only change (commit) has not been written yet; see `processReady`. */
+  private unwrittenHardState: HardState | undefined;
   /** A Ready is being persisted: the next one waits (one outstanding Ready, see core's ready.ts). */
   private persisting = false;
   private snapshotting = false;
@@ -257,7 +260,16 @@ export class RaftGroup {
     const storage = this.options.storage;
     if (rd.snapshot) writes.push(storage.installSnapshot(rd.snapshot));
     if (rd.entries.length > 0) writes.push(storage.append(rd.entries));
-    if (rd.hardState) writes.push(storage.setHardState(rd.hardState));
+    const hardState = rd.hardState ?? this.unwrittenHardState;
+    if (hardState && (rd.mustSync || writes.length > 0)) {
+      writes.push(storage.setHardState(hardState));
+      this.unwrittenHardState = undefined;
+    } else if (hardState) {
+      // Only commit moved. Raft needs no durable commit index (it is learned again from the leader), so it
+      // rides along with the next write that must be synced instead of costing an fsync of its own (etcd
+      // writes it without syncing, to the same effect).
+      this.unwrittenHardState = hardState;
+    }
     // Committed entries are already durable here (core hands out only those), so they are applied while
     // this Ready's own writes are in flight: a commit costs no extra fsync on the way to the caller.
     this.applyReady(rd);

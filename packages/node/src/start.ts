@@ -52,7 +52,7 @@ export async function startNode(
       log,
     );
   // Opened here first so that a directory of another node or format fails the start with a clear error.
-  await threadLogStore(config.node.dataDir, config.node.id, config.storage.log);
+  await threadLogStore(config.node.dataDir, config.node.id, config.storage);
   const { host, port } = split(config.node.rpc);
   const scheme = config.security.tls ? 'wss' : 'ws';
   const tls = config.security.tls;

@@ -6,6 +6,7 @@
  */
 import type { GroupId, LogStorage, StableStorage } from '@flotilla/core';
 import { type NodeStorage, openStorage, openWal, type WalStore } from '@flotilla/storage-lmdb';
+import type { NodeConfig } from './config.ts';
 import type { RaftGroup } from './raft-group.ts';
 
 const storages = new Map<string, { storage: Promise<NodeStorage>; refs: number }>();
@@ -42,15 +43,19 @@ const logStores = new Map<string, { store: Promise<LogStore>; refs: number }>();
  * The log store of `dataDir` on this thread (opened once, reference counted; match each call with
  * `releaseLogStore`): the WAL or the LMDB environment, per `[storage] log`.
  */
-export function threadLogStore(dataDir: string, nodeId: number, engine: 'wal' | 'lmdb'): Promise<LogStore> {
+export function threadLogStore(
+  dataDir: string,
+  nodeId: number,
+  settings: NodeConfig['storage'],
+): Promise<LogStore> {
   const known = logStores.get(dataDir);
   if (known) {
     known.refs++;
     return known.store;
   }
   const store: Promise<LogStore> =
-    engine === 'wal'
-      ? openWal({ dir: dataDir, nodeId }).then((wal: WalStore) => ({
+    settings.log === 'wal'
+      ? openWal({ dir: dataDir, nodeId, syncMethod: settings.walSync }).then((wal: WalStore) => ({
           group: (id) => wal.group(id),
           close: () => wal.close(),
         }))
