@@ -56,6 +56,7 @@ export class Simulation {
   private readonly trace: string[] = [];
   private readonly removed = new Set<NodeId>();
   private faultsOn = true;
+  private clientsIdle = false;
   readonly stats: Record<string, number> = {
     crashes: 0,
     partitions: 0,
@@ -65,6 +66,7 @@ export class Simulation {
     elections: 0,
     readsServed: 0,
     writesAcked: 0,
+    quiescedSteps: 0,
   };
 
   constructor(
@@ -185,6 +187,7 @@ export class Simulation {
         }
       }
       this.checker.observeRole(node.id, raft);
+      if (raft.role === 'leader' && raft.status().quiesced) this.stats.quiescedSteps!++;
       const commit = raft.commitIndex;
       const seen = this.lastCommit.get(node.id) ?? 0;
       if (commit > seen) {
@@ -235,7 +238,7 @@ export class Simulation {
     if (this.chance(r.restart)) this.restartOne();
     if (this.chance(r.partition)) this.partition();
     if (this.chance(r.heal)) {
-      this.network.healAll();
+      this.healNetwork();
       this.note('network healed');
     }
     if (this.scenario.clockSkew && this.chance(r.pause)) this.skewClock();
@@ -256,12 +259,34 @@ export class Simulation {
     }
   }
 
+  /**
+   * The transport's failure detection: a broken link (or a peer that died or came back) is reported to the
+   * node at the other end, which wakes quiesced groups so that their timers can elect a new leader.
+   */
+  private reportUnreachable(at: NodeId, peer: NodeId): void {
+    this.nodes.get(at)?.raft?.reportUnreachable(peer);
+  }
+
+  private cutLink(a: NodeId, b: NodeId): void {
+    if (!this.network.linkUp(a, b)) return;
+    this.network.setLink(a, b, false);
+    this.reportUnreachable(a, b);
+  }
+
+  private healNetwork(): void {
+    const ids = [...this.nodes.keys()];
+    for (const a of ids)
+      for (const b of ids) if (a !== b && !this.network.linkUp(a, b)) this.reportUnreachable(a, b);
+    this.network.healAll();
+  }
+
   private crashOne(): void {
     const node = this.pickNode((n) => n.up);
     if (!node) return;
     const persistedParts = this.random.int(4);
     node.crash(persistedParts);
     this.network.dropTo(node.id);
+    for (const other of this.nodes.keys()) this.reportUnreachable(other, node.id);
     this.clients.abandonReads(node.id);
     this.lastRole.delete(node.id);
     this.stats.crashes!++;
@@ -276,6 +301,7 @@ export class Simulation {
 
   private restart(node: SimNode): void {
     node.start();
+    for (const other of this.nodes.keys()) if (other !== node.id) this.reportUnreachable(other, node.id);
     this.checker.observeRestart(node.id, node.sm.appliedIndex);
     this.lastCommit.set(node.id, Math.min(this.lastCommit.get(node.id) ?? 0, node.raft!.commitIndex));
     this.note(`restart node ${node.id} (term ${node.raft!.term}, commit ${node.raft!.commitIndex})`);
@@ -287,12 +313,11 @@ export class Simulation {
       const a = ids[this.random.int(ids.length)]!;
       const b = ids[this.random.int(ids.length)]!;
       if (a === b) return;
-      this.network.setLink(a, b, false);
+      this.cutLink(a, b);
       this.note(`cut link ${a} -> ${b}`);
     } else {
       const side = new Set(ids.filter(() => this.chance(0.5)));
-      for (const a of ids)
-        for (const b of ids) if (side.has(a) !== side.has(b)) this.network.setLink(a, b, false);
+      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.cutLink(a, b);
       this.note(`partition {${[...side].join(',')}} | {${ids.filter((i) => !side.has(i)).join(',')}}`);
     }
     this.stats.partitions!++;
@@ -371,8 +396,10 @@ export class Simulation {
 
   private clientTraffic(): void {
     const s = this.scenario;
+    // Clients go quiet for a while now and then, so that idle groups quiesce and must wake up again.
+    if (this.now % (40 * UNITS_PER_TICK) === 0) this.clientsIdle = this.chance(0.35);
     // After healing only pending writes are retried (and one fresh write per client, see settled()).
-    if (this.faultsOn && this.chance(s.rates.write)) {
+    if (this.faultsOn && !this.clientsIdle && this.chance(s.rates.write)) {
       const clientId = String(1 + this.random.int(s.clientCount));
       const w = this.clients.newWrite(clientId, this.now);
       if (w) this.sendWrite(w);
@@ -380,7 +407,8 @@ export class Simulation {
     for (const w of this.clients.writes.values()) {
       if (this.now - w.sentAt > WRITE_TIMEOUT_UNITS || w.attempts === 0) this.sendWrite(w);
     }
-    if (this.chance(s.rates.read)) {
+    // Reads go on (more rarely) while writers are quiet: they wake quiesced leaders and probe their leases.
+    if (this.chance(this.clientsIdle ? s.rates.read / 4 : s.rates.read)) {
       const node = this.pickNode((n) => n.up);
       if (!node?.raft) return;
       const { context } = this.clients.startRead(node.id, this.clients.randomKey());
@@ -413,7 +441,7 @@ export class Simulation {
   private livenessPhase(): string[] {
     this.faultsOn = false;
     this.note('--- healing: restart all, heal network, clocks even; liveness phase ---');
-    this.network.healAll();
+    this.healNetwork();
     this.network.faults = { dropRate: 0, duplicateRate: 0, delayMax: 2 };
     // Restart every node the most advanced live replica still counts as a member (a removal proposed but never
     // committed leaves the node a member: it must come back, or the cluster may lack a quorum).

@@ -80,7 +80,7 @@ function messageTuple(m: Message): unknown[] {
     case 'preVoteResponse':
       return [...head, m.reject ? 1 : 0];
     case 'heartbeat':
-      return [...head, m.commit, m.readRound];
+      return [...head, m.commit, m.readRound, m.quiesce ? 1 : 0];
     case 'heartbeatResponse':
       return [...head, m.readRound];
     case 'snapshot':
@@ -252,8 +252,14 @@ export function decodeMessage(payload: Uint8Array): Message {
       tuple(t, 5, type);
       return { type, ...base, reject: flag(t[4], 'reject') };
     case 'heartbeat':
-      tuple(t, 6, type);
-      return { type, ...base, commit: uint(t[4], 'commit'), readRound: uint(t[5], 'readRound') };
+      tuple(t, 7, type);
+      return {
+        type,
+        ...base,
+        commit: uint(t[4], 'commit'),
+        readRound: uint(t[5], 'readRound'),
+        quiesce: flag(t[6], 'quiesce'),
+      };
     case 'heartbeatResponse':
       tuple(t, 5, type);
       return { type, ...base, readRound: uint(t[4], 'readRound') };

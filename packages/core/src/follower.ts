@@ -4,6 +4,7 @@
  */
 import { startElection } from './election.ts';
 import type { AppendMessage, HeartbeatMessage, Message, SnapshotMessage } from './messages.ts';
+import { followerMayQuiesce } from './quiescence.ts';
 import type { Raft } from './raft.ts';
 import type { NodeId } from './types.ts';
 
@@ -85,6 +86,10 @@ export function handleAppend(r: Raft, m: AppendMessage): void {
 export function handleHeartbeat(r: Raft, m: HeartbeatMessage): void {
   // The leader caps commit at our match index, so we always hold these entries.
   r.log.commitTo(Math.min(m.commit, r.log.lastIndex()));
+  if (followerMayQuiesce(r, m)) {
+    r.quiesced = true;
+    r.electionElapsed = 0;
+  }
   r.send({ type: 'heartbeatResponse', from: r.id, to: m.from, term: r.term, readRound: m.readRound });
 }
 

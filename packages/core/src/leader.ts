@@ -7,6 +7,7 @@ import { decodeConfChange, entriesDataBytes } from './codec.ts';
 import { applyConfChange } from './confchange.ts';
 import { InvalidConfChangeError, ProposalDroppedError, TooManyUncommittedError } from './errors.ts';
 import type { AppendResponseMessage, HeartbeatResponseMessage, Message } from './messages.ts';
+import { leaderCanQuiesce } from './quiescence.ts';
 import { jointCommittedIndex } from './quorum/joint.ts';
 import type { Raft } from './raft.ts';
 import { bcastAppend, bcastHeartbeat, sendAppend } from './replication.ts';
@@ -265,6 +266,14 @@ export function tickLeader(r: Raft): void {
   }
   if (r.heartbeatElapsed >= r.cfg.heartbeatTicks) {
     r.heartbeatElapsed = 0;
-    bcastHeartbeat(r);
+    const quiesce = leaderCanQuiesce(r);
+    const round = bcastHeartbeat(r, quiesce);
+    if (quiesce) {
+      r.quiesced = true;
+      // A quiesced leader's clock stops and its followers stop honouring its lease: give the lease up now,
+      // and let no acknowledgment of this round (or earlier) renew it. Reads then confirm with a new round.
+      r.leaseUntilTick = 0;
+      r.leaseMinRound = round + 1;
+    }
   }
 }

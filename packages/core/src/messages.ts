@@ -53,6 +53,11 @@ export interface HeartbeatMessage extends Base {
   readonly commit: number;
   /** ReadIndex round this heartbeat belongs to (0 = none). */
   readonly readRound: number;
+  /**
+   * The group is idle and every member has everything: stop ticking until something happens (see
+   * `Raft.quiesced`). Idle groups then cost no heartbeats and no timer work.
+   */
+  readonly quiesce: boolean;
 }
 
 export interface HeartbeatResponseMessage extends Base {

@@ -71,6 +71,8 @@ export interface Status {
   readonly uncommittedBytes: number;
   readonly electionsStarted: number;
   readonly leaderChanges: number;
+  /** The group is idle and not ticking (see quiescence.ts). */
+  readonly quiesced: boolean;
   /** Leader only: one entry per member (replication lag = lastIndex − matchIndex). */
   readonly progress: readonly FollowerStatus[];
 }
@@ -124,6 +126,7 @@ export class RaftNode {
   /** Advances logical time by one tick (elections, heartbeats, check-quorum, transfer timeout). */
   tick(): void {
     const r = this.r;
+    if (r.quiesced) return; // an idle group costs nothing until something wakes it
     if (r.role === 'leader') {
       tickLeader(r);
       return;
@@ -164,6 +167,7 @@ export class RaftNode {
 
   private proposeEntries(entries: { kind: EntryKind; data: Uint8Array }[]): ProposeResult {
     const r = this.r;
+    r.unquiesce();
     if (entries.length === 0 || entries.length > r.cfg.proposalEntriesMax) {
       throw new ProposalDroppedError(
         r.group,
@@ -190,6 +194,7 @@ export class RaftNode {
    */
   readIndex(context: Uint8Array, options: { readonly lease?: boolean } = {}): void {
     const r = this.r;
+    r.unquiesce();
     if (r.role === 'leader') {
       leaderReadIndex(r, r.id, context, options.lease ?? r.cfg.readOnly === 'lease');
       return;
@@ -201,6 +206,7 @@ export class RaftNode {
   /** Asks the leader to hand leadership to `target` (a voter); forwarded when we are a follower. */
   transferLeadership(target: NodeId): void {
     const r = this.r;
+    r.unquiesce();
     if (r.role === 'leader') {
       leaderTransfer(r, target);
       return;
@@ -211,11 +217,15 @@ export class RaftNode {
 
   /** Starts an election now (pre-vote first when enabled). */
   campaign(): void {
+    this.r.unquiesce();
     startElection(this.r, false);
   }
 
   /** The link to `id` broke: stop pipelining to it and probe again (anything in flight may be lost). */
   reportUnreachable(id: NodeId): void {
+    // A quiesced group wakes when its leader (or, for the leader, a member) may be gone: elections and
+    // check-quorum need their timers again.
+    if (this.r.quiesced && (id === this.r.lead || this.r.tracker.get(id))) this.r.unquiesce();
     const pr = this.r.role === 'leader' ? this.r.tracker.get(id) : undefined;
     if (pr && pr.state === 'replicate') pr.becomeProbe();
   }
@@ -225,6 +235,7 @@ export class RaftNode {
    * every `snapshot` message's outcome: until it does, the leader sends nothing else to that follower.
    */
   reportSnapshot(id: NodeId, ok: boolean): void {
+    this.r.unquiesce();
     const pr = this.r.role === 'leader' ? this.r.tracker.get(id) : undefined;
     if (pr?.state !== 'snapshot') return;
     if (!ok) pr.pendingSnapshotIndex = 0;
@@ -377,6 +388,7 @@ export class RaftNode {
       uncommittedBytes: r.uncommittedBytes,
       electionsStarted: r.electionsStarted,
       leaderChanges: r.leaderChanges,
+      quiesced: r.quiesced,
       progress,
     };
   }

@@ -74,6 +74,11 @@ export class Raft {
   /** Leader: only rounds at or after this one renew the lease (rounds before a TimeoutNow do not). */
   leaseMinRound = 0;
   randomizedElectionTimeout = 0;
+  /**
+   * An idle group stops ticking: the leader saw every member holding its whole log and told them so with a
+   * quiescing heartbeat. Anything that happens (a proposal, a read, a message, an unreachable peer) wakes it.
+   */
+  quiesced = false;
   /** Index of the last conf change applied to `tracker` (skips re-applying after a restart replay). */
   confIndex = 0;
 
@@ -148,9 +153,22 @@ export class Raft {
     return this.electionElapsed >= this.randomizedElectionTimeout;
   }
 
-  /** True while a leader lease protects against disruptive votes (check-quorum, thesis §6.2 / §4.2.3). */
+  /**
+   * True while a leader lease protects against disruptive votes (check-quorum, thesis §6.2 / §4.2.3). A
+   * quiesced follower holds no lease: its leader stopped renewing it (and gave its own up when quiescing).
+   */
   inLease(): boolean {
-    return this.cfg.checkQuorum && this.lead !== NONE && this.electionElapsed < this.cfg.electionTicks;
+    return (
+      this.cfg.checkQuorum &&
+      this.lead !== NONE &&
+      !this.quiesced &&
+      this.electionElapsed < this.cfg.electionTicks
+    );
+  }
+
+  /** Leaves quiescence: ticking (elections, heartbeats, check-quorum) resumes. */
+  unquiesce(): void {
+    this.quiesced = false;
   }
 
   // ------------------------------------------------------------------------------------------ transitions
@@ -161,6 +179,7 @@ export class Raft {
       this.vote = NONE;
     }
     this.lead = NONE;
+    this.quiesced = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.leaderTicks = 0;

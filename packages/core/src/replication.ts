@@ -66,15 +66,19 @@ export function bcastAppend(r: Raft): void {
   for (const id of r.tracker.members()) if (id !== r.id) sendAppend(r, id, true);
 }
 
-export function sendHeartbeat(r: Raft, to: NodeId, readRound: number): void {
+export function sendHeartbeat(r: Raft, to: NodeId, readRound: number, quiesce: boolean): void {
   const pr = r.tracker.get(to);
   // Never tell a follower to commit past what it is known to have (it may not have those entries).
   const commit = Math.min(pr?.matchIndex ?? 0, r.log.committed);
-  r.send({ type: 'heartbeat', from: r.id, to, term: r.term, commit, readRound });
+  r.send({ type: 'heartbeat', from: r.id, to, term: r.term, commit, readRound, quiesce });
 }
 
-/** Broadcasts one heartbeat round: it carries commit, confirms pending reads and renews the lease. */
-export function bcastHeartbeat(r: Raft): void {
+/**
+ * Broadcasts one heartbeat round: it carries commit, confirms pending reads and renews the lease. With
+ * `quiesce`, it also tells the followers that the group goes idle.
+ */
+export function bcastHeartbeat(r: Raft, quiesce = false): number {
   const round = r.readOnly.nextRound(r.leaderTicks);
-  for (const id of r.tracker.members()) if (id !== r.id) sendHeartbeat(r, id, round);
+  for (const id of r.tracker.members()) if (id !== r.id) sendHeartbeat(r, id, round, quiesce);
+  return round;
 }

@@ -6,10 +6,12 @@ import { stepCandidate } from './candidate.ts';
 import { stepFollower } from './follower.ts';
 import { stepLeader } from './leader.ts';
 import { assertNever, isLocalTermless, type Message, type VoteMessage } from './messages.ts';
+import { wakesUp } from './quiescence.ts';
 import type { Raft } from './raft.ts';
 import { NONE } from './types.ts';
 
 export function step(r: Raft, m: Message): void {
+  if (r.quiesced && wakesUp(m)) r.unquiesce();
   if (!isLocalTermless(m.type) && !applyTermRules(r, m)) return;
   switch (m.type) {
     case 'vote':

@@ -28,7 +28,7 @@ const samples: Message[] = [
   { type: 'preVote', from: 1, to: 2, term: 4, index: 4, logTerm: 2, transfer: true },
   { type: 'voteResponse', from: 2, to: 1, term: 3, reject: false },
   { type: 'preVoteResponse', from: 2, to: 1, term: 3, reject: true },
-  { type: 'heartbeat', from: 1, to: 2, term: 3, commit: 7, readRound: 2 },
+  { type: 'heartbeat', from: 1, to: 2, term: 3, commit: 7, readRound: 2, quiesce: true },
   { type: 'heartbeatResponse', from: 2, to: 1, term: 3, readRound: 2 },
   { type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { meta, data: bytes(40) } },
   { type: 'timeoutNow', from: 1, to: 2, term: 3 },

@@ -167,3 +167,22 @@ test('lease reads: not answered from the lease while a lagging transfer target c
   c.process(1);
   assert.deepEqual(reads(c, 1), ['before@5'], 'no lease answer once a transfer has started');
 });
+
+test('quiescence: an idle leader gives its lease up, so a leader elected behind its back cannot be outrun by a lease read', () => {
+  const c = new Cluster({ voters: [1, 2, 3], options: { checkQuorum: true } });
+  c.elect(1);
+  c.put(1, 'k', 'old');
+  c.tickUntil(() => c.raft(1).status().quiesced, 50);
+  assert.equal(c.raft(1).status().quiesced, true, 'the idle group quiesced');
+  // Node 2 missed the quiescing heartbeat and campaigns; nothing reaches node 1 (and no one reports it).
+  c.drop = (m) => m.to === 1;
+  c.raft(2).campaign();
+  c.tickUntil(() => c.raft(2).role === 'leader', 100, [2, 3]);
+  assert.equal(c.raft(2).role, 'leader', 'quiesced followers hold no lease and vote');
+  c.put(2, 'k', 'new');
+  // The old leader still believes it leads, but its lease was given up when it quiesced.
+  assert.equal(c.raft(1).role, 'leader');
+  c.raft(1).readIndex(bytes('lease-read'), { lease: true });
+  c.process(1);
+  assert.deepEqual(reads(c, 1), [], 'no read from a lease that followers no longer honour');
+});

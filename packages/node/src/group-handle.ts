@@ -34,6 +34,11 @@ export class GroupHandle {
     return this.leaderId === this.selfId;
   }
 
+  /** Tells the replica that `peer` (its leader, usually) did not answer in time. */
+  suspect(peer: NodeId): void {
+    if (peer !== 0 && peer !== this.selfId) this.system.tell(this.ref, { type: 'unreachable', peer });
+  }
+
   deliver(payload: Uint8Array): void {
     this.system.tell(this.ref, { type: 'raft', payload });
   }

@@ -126,6 +126,9 @@ export class RaftExecutor implements CommandExecutor {
         return (await this.o.rpc.call(leader, op, args, slice, group)) as T;
       } catch (error) {
         const timedOut = error instanceof RequestTimeoutError;
+        // A leader that does not answer may be frozen or cut off: wake the local replica (an idle group
+        // sleeps until the transport reports a peer unreachable) so that its timers can elect another.
+        if (timedOut) this.o.groups.get(group)?.suspect(hint || this.o.groups.get(group)?.leaderId || 0);
         if (!isRetryable(error) || (timedOut && !retryOnTimeout) || performance.now() + 1 >= deadline)
           throw error;
         hint = error instanceof NotLeaderError && error.leaderHint !== this.o.selfId ? error.leaderHint : 0;

@@ -61,6 +61,8 @@ export async function startNode(
     host,
     port,
     clusterSecret: config.security.secret,
+    // Idle (quiesced) groups learn of a dead or frozen peer from the link's liveness: keep it prompt.
+    pingIntervalMs: 250,
     logger,
     ...(tls ? { tls: { certFile: tls.cert, keyFile: tls.key, caFile: tls.ca } } : {}),
   });

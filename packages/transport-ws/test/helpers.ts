@@ -157,7 +157,7 @@ export class Recorder implements TransportHandler {
 
 /** A heartbeat whose `commit` carries a sequence number, so order and integrity can be checked after a trip. */
 export function sequenced(from: NodeId, to: NodeId, seq: number): Uint8Array {
-  return encodeMessage({ type: 'heartbeat', from, to, term: 1, commit: seq, readRound: 0 });
+  return encodeMessage({ type: 'heartbeat', from, to, term: 1, commit: seq, readRound: 0, quiesce: false });
 }
 
 /** An append with `entries` entries of `entryBytes` bytes each, as a Raft leader would send. */
