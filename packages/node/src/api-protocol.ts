@@ -27,9 +27,13 @@ export interface ApiRequest {
   readonly args: Record<string, unknown>;
 }
 
+/**
+ * `leader` (optional) is the node this node believes leads the request's group: a client that asked the wrong
+ * node sends the next request of that group straight to the leader, saving the forwarding hop.
+ */
 export type ApiResponse =
-  | { readonly id: number; readonly ok: true; readonly result: unknown }
-  | { readonly id: number; readonly ok: false; readonly error: WireError };
+  | { readonly id: number; readonly ok: true; readonly result: unknown; readonly leader?: number }
+  | { readonly id: number; readonly ok: false; readonly error: WireError; readonly leader?: number };
 
 /** Where clients should send a group's requests: its leader and every node's API address. */
 export interface Topology {
@@ -44,7 +48,9 @@ function requestTuple(r: ApiRequest): unknown[] {
 }
 
 function responseTuple(r: ApiResponse): unknown[] {
-  return r.ok ? [r.id, true, r.result ?? null] : [r.id, false, r.error];
+  const t = r.ok ? [r.id, true, r.result ?? null] : [r.id, false, r.error];
+  if (r.leader) t.push(r.leader);
+  return t;
 }
 
 /**
@@ -117,12 +123,19 @@ function requestFrom(t: unknown): ApiRequest {
 }
 
 function responseFrom(t: unknown): ApiResponse {
-  if (!Array.isArray(t) || t.length !== 3 || typeof t[0] !== 'number' || typeof t[1] !== 'boolean') {
-    throw new ProtocolError('a response is [id, ok, payload]');
+  if (
+    !Array.isArray(t) ||
+    t.length < 3 ||
+    t.length > 4 ||
+    typeof t[0] !== 'number' ||
+    typeof t[1] !== 'boolean'
+  ) {
+    throw new ProtocolError('a response is [id, ok, payload, leader?]');
   }
-  if (t[1]) return { id: t[0], ok: true, result: t[2] };
+  const leader = typeof t[3] === 'number' && Number.isSafeInteger(t[3]) && t[3] > 0 ? { leader: t[3] } : {};
+  if (t[1]) return { id: t[0], ok: true, result: t[2], ...leader };
   const e = t[2] as WireError;
   if (typeof e !== 'object' || e === null || typeof e.code !== 'string')
     throw new ProtocolError('malformed error payload');
-  return { id: t[0], ok: false, error: e };
+  return { id: t[0], ok: false, error: e, ...leader };
 }

@@ -26,6 +26,8 @@ export interface ApiBackend {
   readonly executor: CommandExecutor;
   status(): unknown;
   topology(): Topology;
+  /** Who this node believes leads `group` (0 when unknown); sent back as a routing hint. */
+  leaderOf?(group: GroupId): NodeId;
   addNode?(node: { id: number; rpc: string; api: string }): Promise<unknown>;
   removeNode?(id: number): Promise<unknown>;
   transferLeader?(group: GroupId, to: NodeId): Promise<unknown>;
@@ -116,11 +118,14 @@ export class ApiServer {
       }
       for (const request of requests) {
         this.counters.requests++;
+        const group = request.args.group;
+        const hint = () =>
+          typeof group === 'string' ? this.backend.leaderOf?.(group) || undefined : undefined;
         this.handle(request).then(
-          (result) => respond({ id: request.id, ok: true, result }),
+          (result) => respond({ id: request.id, ok: true, result, ...leaderHint(hint()) }),
           (error: unknown) => {
             this.counters.errors++;
-            respond({ id: request.id, ok: false, error: toWireError(error) });
+            respond({ id: request.id, ok: false, error: toWireError(error), ...leaderHint(hint()) });
           },
         );
       }
@@ -171,4 +176,8 @@ export class ApiServer {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
+}
+
+function leaderHint(leader: NodeId | undefined): { leader?: NodeId } {
+  return leader ? { leader } : {};
 }

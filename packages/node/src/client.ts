@@ -41,6 +41,7 @@ export interface ClientOptions {
 }
 
 interface Pending {
+  readonly group: string | undefined;
   resolve(value: unknown): void;
   reject(error: Error): void;
 }
@@ -70,6 +71,9 @@ class Connection {
     return this.pending.size;
   }
 
+  /** Told the leader hint of every response (group → node), for routing the next requests. */
+  onLeaderHint: ((group: string, leader: number) => void) | undefined;
+
   private onMessage(data: Buffer): void {
     let responses: ApiResponse[];
     try {
@@ -82,6 +86,7 @@ class Connection {
       const call = this.pending.get(response.id);
       if (!call) continue;
       this.pending.delete(response.id);
+      if (response.leader && call.group) this.onLeaderHint?.(call.group, response.leader);
       if (response.ok) call.resolve(response.result);
       else call.reject(fromWireError(response.error));
     }
@@ -112,6 +117,7 @@ class Connection {
         reject(new RequestTimeoutError(String(args.group ?? ''), timeoutMs, `${op} on ${this.address}`));
       }, timeoutMs);
       const settle = {
+        group: typeof args.group === 'string' ? args.group : undefined,
         resolve: (v: unknown) => {
           clearTimeout(timer);
           resolve(v);
@@ -327,6 +333,7 @@ export class FlotillaClient {
     let connection = this.connections.get(address);
     if (!connection || connection.closed) {
       connection = new Connection(address);
+      connection.onLeaderHint = (group, leader) => this.leaders.set(group, leader);
       this.connections.set(address, connection);
     }
     return connection.request(op, args, timeoutMs);

@@ -94,6 +94,7 @@ export async function startNode(
     addNode: (node: CatalogNode) => cluster.addNode(node),
     removeNode: (id: NodeId) => cluster.removeNode(id),
     transferLeader: (group: GroupId, to: NodeId) => cluster.transferLeader(group, to),
+    leaderOf: (group: GroupId) => cluster.groups.get(group)?.leaderId ?? 0,
     ...(faulty
       ? {
           injectActorFault: (group: GroupId, kind: 'crash-actor' | 'exit-thread') =>
