@@ -4,7 +4,7 @@
  * Each violation is recorded with a description; the simulator reports them with the seed.
  */
 import {
-  decodeSessionCommand,
+  decodeKvCommand,
   type Entry,
   EntryKind,
   type KvResult,
@@ -107,7 +107,7 @@ export class SafetyChecker {
     this.appliedUpTo.set(node, e.index);
     this.recordCommitted(node, e);
     if (!result || e.kind !== EntryKind.Normal || e.data.length === 0) return;
-    const cmd = decodeSessionCommand(e.data);
+    const cmd = decodeKvCommand(e.data);
     const id = `${cmd.clientId}#${cmd.sequence}`;
     const first = this.firstEffect.get(id);
     if (first === undefined) {

@@ -5,7 +5,7 @@
  */
 import {
   bootstrapStorage,
-  decodeSessionCommand,
+  decodeKvCommand,
   EntryKind,
   FlotillaError,
   type Message,
@@ -97,7 +97,7 @@ export class Simulation {
       applied: ({ node: n, entry, result }) => {
         this.checker.observeApply(n, entry, result);
         if (result && entry.kind === EntryKind.Normal && entry.data.length > 0 && result.ok) {
-          const cmd = decodeSessionCommand(entry.data);
+          const cmd = decodeKvCommand(entry.data);
           this.clients.effect(
             cmd.clientId,
             cmd.sequence,

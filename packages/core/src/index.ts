@@ -24,6 +24,7 @@ export {
   encodeKvCommand,
   type KvCommand,
   type KvResult,
+  type KvSessionCommand,
   MemoryKvStateMachine,
 } from './memory-state-machine.ts';
 export { MemoryLogStorage, MemoryStableStorage } from './memory-storage.ts';

@@ -6,7 +6,7 @@ import { Packr } from 'msgpackr';
 import { assert } from './assert.ts';
 import { InvalidMessageError } from './errors.ts';
 import { assertNever } from './messages.ts';
-import { ClientSessions, decodeSessionCommand, encodeSessionCommand } from './sessions.ts';
+import { ClientSessions } from './sessions.ts';
 import type { Command, StateMachine } from './state-machine.ts';
 import type { SnapshotMeta } from './types.ts';
 
@@ -27,44 +27,74 @@ export type KvResult =
 
 const KV_OPS = ['put', 'delete', 'cas'] as const;
 
-/** Key-value commands travel as compact tuples `[op, key, value?, expected?]` inside a session envelope. */
+/** A key-value command with the client session it was sent under (`clientId` '' = no session). */
+export interface KvSessionCommand {
+  readonly clientId: string;
+  readonly sequence: number;
+  readonly command: KvCommand;
+}
+
+/**
+ * Key-value commands travel as one flat msgpack tuple `[clientId, sequence, op, key, value?, expected?]`:
+ * one encode on the client and one decode on each replica (a session envelope around a separately packed
+ * payload cost two of each).
+ */
 export function encodeKvCommand(
   cmd: KvCommand,
   session: { clientId: string; sequence: number } = { clientId: '', sequence: 0 },
 ): Uint8Array {
   const op = KV_OPS.indexOf(cmd.op);
+  const { clientId, sequence } = session;
   const tuple =
     cmd.op === 'put'
-      ? [op, cmd.key, cmd.value]
+      ? [clientId, sequence, op, cmd.key, cmd.value]
       : cmd.op === 'cas'
-        ? [op, cmd.key, cmd.value, cmd.expected]
-        : [op, cmd.key];
-  return encodeSessionCommand({ ...session, payload: packr.pack(tuple) });
+        ? [clientId, sequence, op, cmd.key, cmd.value, cmd.expected]
+        : [clientId, sequence, op, cmd.key];
+  return packr.pack(tuple);
 }
 
-/** Decodes and validates a command's payload; throws `InvalidMessageError` when it is not one. */
-export function decodeKvCommand(payload: Uint8Array): KvCommand {
+/** Decodes and validates an encoded command; throws `InvalidMessageError` when it is not one. */
+export function decodeKvCommand(bytes: Uint8Array): KvSessionCommand {
   let t: unknown;
   try {
-    t = packr.unpack(payload);
+    t = packr.unpack(bytes);
   } catch (error) {
     throw new InvalidMessageError(`kv command: ${(error as Error).message}`);
   }
-  if (!Array.isArray(t) || typeof t[1] !== 'string')
-    throw new InvalidMessageError('kv command is not [op, key, …]');
-  const [op, key, value, expected] = t as [unknown, string, unknown, unknown];
+  if (!Array.isArray(t) || t.length < 4 || typeof t[0] !== 'string' || typeof t[3] !== 'string') {
+    throw new InvalidMessageError('kv command is not [clientId, sequence, op, key, …]');
+  }
+  const [clientId, sequence, op, key, value, expected] = t as [
+    string,
+    unknown,
+    unknown,
+    string,
+    unknown,
+    unknown,
+  ];
+  if (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 0) {
+    throw new InvalidMessageError('kv command sequence is not a uint');
+  }
+  const command = kvCommandOf(op, key, value, expected);
+  if (!command)
+    throw new InvalidMessageError(`kv command has a bad shape: ${JSON.stringify(t).slice(0, 80)}`);
+  return { clientId, sequence, command };
+}
+
+function kvCommandOf(op: unknown, key: string, value: unknown, expected: unknown): KvCommand | undefined {
   switch (KV_OPS[op as number]) {
     case 'put':
-      if (typeof value === 'string') return { op: 'put', key, value };
-      break;
+      return typeof value === 'string' ? { op: 'put', key, value } : undefined;
     case 'delete':
       return { op: 'delete', key };
     case 'cas':
-      if (typeof value === 'string' && (typeof expected === 'string' || expected === null))
-        return { op: 'cas', key, value, expected };
-      break;
+      return typeof value === 'string' && (typeof expected === 'string' || expected === null)
+        ? { op: 'cas', key, value, expected }
+        : undefined;
+    default:
+      return undefined;
   }
-  throw new InvalidMessageError(`kv command has a bad shape: ${JSON.stringify(t).slice(0, 80)}`);
 }
 
 export class MemoryKvStateMachine implements StateMachine<KvResult> {
@@ -100,14 +130,13 @@ export class MemoryKvStateMachine implements StateMachine<KvResult> {
   private applyOne(c: Command): KvResult {
     assert(c.index > this.applied, () => `command ${c.index} applied after ${this.applied}`);
     this.applied = c.index;
-    let session: ReturnType<typeof decodeSessionCommand>;
-    let cmd: KvCommand;
+    let session: KvSessionCommand;
     try {
-      session = decodeSessionCommand(c.data);
-      cmd = decodeKvCommand(session.payload);
+      session = decodeKvCommand(c.data);
     } catch {
       return { ok: false, error: 'bad-command' };
     }
+    const cmd = session.command;
     const verdict = this.sessions.check(session.clientId, session.sequence);
     if (verdict.kind === 'duplicate') return verdict.result;
     if (verdict.kind === 'stale') return { ok: false, error: 'stale-session' };

@@ -44,23 +44,28 @@ export type SessionVerdict<R> =
   /** Older than every result still kept: it may have been applied, and its result is gone. */
   | { readonly kind: 'stale' };
 
+const NEW: SessionVerdict<never> = Object.freeze({ kind: 'new' });
+const STALE: SessionVerdict<never> = Object.freeze({ kind: 'stale' });
+
 /**
  * One client's window of recent results. A client may have many commands in flight (they can apply out of
- * order after retries or leader changes), so the last `windowMax` results are kept by sequence; anything at
- * or below `evictedUpTo` is too old to tell and is refused as stale.
+ * order after retries or leader changes), so the results of its last `windowMax` sequences are kept; a
+ * sequence at or below `evictedUpTo` whose result is gone is too old to tell and is refused as stale.
  */
 export interface SessionWindow<R> {
   evictedUpTo: number;
+  maxSequence: number;
   results: Map<number, R>;
 }
 
 export function sessionCheck<R>(window: SessionWindow<R> | undefined, sequence: number): SessionVerdict<R> {
-  if (!window) return { kind: 'new' };
-  if (window.results.has(sequence)) return { kind: 'duplicate', result: window.results.get(sequence) as R };
-  if (sequence <= window.evictedUpTo) return { kind: 'stale' };
-  return { kind: 'new' };
+  if (!window) return NEW;
+  const result = window.results.get(sequence);
+  if (result !== undefined || window.results.has(sequence)) return { kind: 'duplicate', result: result as R };
+  return sequence <= window.evictedUpTo ? STALE : NEW;
 }
 
+/** Records a result; the window slides by sequence number (O(1) per command when sequences grow). */
 export function sessionRecord<R>(
   window: SessionWindow<R>,
   sequence: number,
@@ -68,18 +73,24 @@ export function sessionRecord<R>(
   windowMax: number,
 ): void {
   window.results.set(sequence, result);
-  while (window.results.size > windowMax) {
-    const oldest = window.results.keys().next().value as number;
-    window.results.delete(oldest);
-    if (oldest > window.evictedUpTo) window.evictedUpTo = oldest;
+  if (sequence <= window.maxSequence) return;
+  window.maxSequence = sequence;
+  const floor = sequence - windowMax;
+  if (floor <= window.evictedUpTo) return;
+  // Usually exactly one result leaves the window; a client that skipped ahead sweeps what is left behind.
+  if (floor - window.evictedUpTo <= window.results.size) {
+    for (let s = window.evictedUpTo + 1; s <= floor; s++) window.results.delete(s);
+  } else {
+    for (const s of window.results.keys()) if (s <= floor) window.results.delete(s);
   }
+  window.evictedUpTo = floor;
 }
 
 export class ClientSessions<R> {
   private sessions = new Map<string, SessionWindow<R> & { lastIndex: number }>();
 
   /**
-   * @param sessionsMax clients remembered (least recently used evicted first)
+   * @param sessionsMax clients remembered (the least recently active are evicted first, a tenth at a time)
    * @param windowMax results kept per client: at least the client's commands in flight
    */
   constructor(
@@ -92,39 +103,43 @@ export class ClientSessions<R> {
   }
 
   check(clientId: string, sequence: number): SessionVerdict<R> {
-    if (clientId === '') return { kind: 'new' };
+    if (clientId === '') return NEW;
     return sessionCheck(this.sessions.get(clientId), sequence);
   }
 
   /** Records the result of a newly applied command at log `index`. */
   record(clientId: string, sequence: number, result: R, index: number): void {
     if (clientId === '') return;
-    const session = this.sessions.get(clientId) ?? {
-      evictedUpTo: 0,
-      results: new Map<number, R>(),
-      lastIndex: index,
-    };
-    this.sessions.delete(clientId); // re-insert: Map order is the LRU order
+    let session = this.sessions.get(clientId);
+    if (!session) {
+      session = { evictedUpTo: 0, maxSequence: 0, results: new Map<number, R>(), lastIndex: index };
+      this.sessions.set(clientId, session);
+      if (this.sessions.size > this.sessionsMax) this.evictLeastRecent();
+    }
     session.lastIndex = index;
     sessionRecord(session, sequence, result, this.windowMax);
-    this.sessions.set(clientId, session);
-    if (this.sessions.size > this.sessionsMax) {
-      const oldest = this.sessions.keys().next().value as string;
-      this.sessions.delete(oldest);
-    }
   }
 
-  /** Plain data for a snapshot, in LRU order: [client, evictedUpTo, [[sequence, result]…], lastIndex]. */
+  /** Evicts the least recently active tenth (deterministic: every replica applies the same commands). */
+  private evictLeastRecent(): void {
+    const byAge = [...this.sessions].sort(
+      (a, b) => a[1].lastIndex - b[1].lastIndex || (a[0] < b[0] ? -1 : 1),
+    );
+    const count = Math.max(1, Math.ceil(this.sessionsMax / 10), this.sessions.size - this.sessionsMax);
+    for (const [id] of byAge.slice(0, count)) this.sessions.delete(id);
+  }
+
+  /** Plain data for a snapshot: [client, evictedUpTo, [[sequence, result]…], lastIndex]. */
   toSnapshot(): [string, number, [number, R][], number][] {
     return [...this.sessions].map(([id, s]) => [id, s.evictedUpTo, [...s.results], s.lastIndex]);
   }
 
   restore(rows: readonly [string, number, [number, R][], number][]): void {
     this.sessions = new Map(
-      rows.map(([id, evictedUpTo, results, lastIndex]) => [
-        id,
-        { evictedUpTo, results: new Map(results), lastIndex },
-      ]),
+      rows.map(([id, evictedUpTo, results, lastIndex]) => {
+        const maxSequence = results.reduce((m, [s]) => Math.max(m, s), evictedUpTo);
+        return [id, { evictedUpTo, maxSequence, results: new Map(results), lastIndex }];
+      }),
     );
   }
 }

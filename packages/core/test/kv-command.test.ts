@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   decodeKvCommand,
-  decodeSessionCommand,
   encodeKvCommand,
   InvalidMessageError,
   type KvCommand,
@@ -20,9 +19,13 @@ test('kv commands round-trip as compact tuples', () => {
     { op: 'cas', key: 'k', expected: 'a', value: 'b' },
   ];
   for (const cmd of commands) {
-    const { payload } = decodeSessionCommand(encodeKvCommand(cmd, { clientId: 'c', sequence: 1 }));
-    assert.deepEqual(decodeKvCommand(payload), cmd);
+    assert.deepEqual(decodeKvCommand(encodeKvCommand(cmd, { clientId: 'c', sequence: 7 })), {
+      clientId: 'c',
+      sequence: 7,
+      command: cmd,
+    });
   }
+  assert.deepEqual(decodeKvCommand(encodeKvCommand(commands[0]!)).clientId, '', 'no session');
 });
 
 test('malformed kv commands are typed errors, and the state machine answers bad-command without changing state', () => {

@@ -153,3 +153,14 @@ test('session command envelopes round-trip and reject malformed bytes', () => {
     assert.throws(() => decodeSessionCommand(bad), InvalidMessageError);
   }
 });
+
+test('ClientSessions: a client that skips far ahead is handled in time proportional to what it kept', () => {
+  const s = new ClientSessions<string>(10, 4);
+  s.record('a', 1, 'r1', 1);
+  const t = performance.now();
+  s.record('a', 1_000_000_000, 'rbig', 2);
+  assert.ok(performance.now() - t < 50, 'no walk over a billion sequence numbers');
+  assert.deepEqual(s.check('a', 1), { kind: 'stale' });
+  assert.deepEqual(s.check('a', 1_000_000_000), { kind: 'duplicate', result: 'rbig' });
+  assert.deepEqual(s.check('a', 999_999_999), { kind: 'new' });
+});

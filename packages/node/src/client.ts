@@ -3,7 +3,7 @@
  * (learned from the topology and from `NotLeader` hints), and retries with backoff within a bounded timeout.
  * Commands carry a client session (id, sequence), so a retried command is applied exactly once.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   encodeKvCommand,
   FlotillaError,
@@ -34,7 +34,7 @@ export interface ClientOptions {
   readonly addresses: readonly string[];
   /** Bound on each call, retries included. Default 5000. */
   readonly timeoutMs?: number;
-  /** Session id; default a random UUID. Reuse it only for one client at a time. */
+  /** Session id; default 72 random bits. Reuse it only for one client at a time. */
   readonly clientId?: string;
   /** Requests in flight per connection before callers wait. Default 4096. */
   readonly inflightPerConnectionMax?: number;
@@ -163,7 +163,8 @@ export class FlotillaClient {
   private constructor(options: ClientOptions) {
     this.seeds = options.addresses;
     this.timeoutMs = options.timeoutMs ?? 5_000;
-    this.clientId = options.clientId ?? randomUUID();
+    // 72 random bits: unique enough for sessions, and short (it travels in every command).
+    this.clientId = options.clientId ?? randomBytes(9).toString('base64url');
   }
 
   /** Connects to the first reachable address and learns the topology. */
@@ -347,5 +348,5 @@ export class FlotillaClient {
 
 /** Whether an encoded command carries a client session (see `RaftExecutor`): `[clientId ≠ '', …]`. */
 function hasSession(command: Uint8Array): boolean {
-  return command[0] === 0x93 && command[1] !== 0xa0;
+  return command[0] !== undefined && (command[0] & 0xf0) === 0x90 && command[1] !== 0xa0;
 }

@@ -3,13 +3,7 @@
  * machines — no Raft, no replication overhead — with the same command format, results and queries as the
  * cluster, so the same application code runs in both modes.
  */
-import {
-  decodeKvCommand,
-  decodeSessionCommand,
-  type GroupId,
-  type KvCommand,
-  type KvResult,
-} from '@flotilla/core';
+import { decodeKvCommand, type GroupId, type KvCommand, type KvResult } from '@flotilla/core';
 import type { KvStateMachine, KvView, NodeStorage } from '@flotilla/storage-lmdb';
 import { Packr } from 'msgpackr';
 import { UnknownGroupError } from './errors.ts';
@@ -27,10 +21,7 @@ function kvApply(command: { index: number; data: Uint8Array }, kv: KvView): KvRe
   let clientId: string;
   let sequence: number;
   try {
-    const session = decodeSessionCommand(command.data);
-    clientId = session.clientId;
-    sequence = session.sequence;
-    cmd = decodeKvCommand(session.payload);
+    ({ clientId, sequence, command: cmd } = decodeKvCommand(command.data));
   } catch {
     return { ok: false, error: 'bad-command' };
   }

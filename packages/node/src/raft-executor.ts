@@ -163,8 +163,8 @@ export class RaftExecutor implements CommandExecutor {
 
 /**
  * Whether a command carries a client session, read from its first bytes without decoding it: a session
- * envelope is the msgpack array `[clientId, sequence, payload]`, and no session is the empty id (0xa0).
+ * envelope is a msgpack array starting with the client id (`[clientId, sequence, …]`), and no session is the empty id (0xa0).
  */
 function hasSession(command: Uint8Array): boolean {
-  return command[0] === 0x93 && command[1] !== 0xa0;
+  return command[0] !== undefined && (command[0] & 0xf0) === 0x90 && command[1] !== 0xa0;
 }
