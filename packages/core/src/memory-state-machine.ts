@@ -146,20 +146,36 @@ export class MemoryKvStateMachine implements StateMachine<KvResult> {
   }
 
   private execute(cmd: KvCommand, index: number): KvResult {
-    const previous = this.get(cmd.key);
+    const entry = this.data.get(cmd.key);
+    const previous = entry?.value ?? null;
     switch (cmd.op) {
       case 'put':
-        this.data.set(cmd.key, { value: cmd.value, index });
+        this.write(cmd.key, entry, cmd.value, index);
         return { ok: true, previous, index };
       case 'delete':
-        this.data.delete(cmd.key);
+        if (entry) this.data.delete(cmd.key);
         return { ok: true, previous, index };
       case 'cas':
         if (previous !== cmd.expected) return { ok: false, error: 'cas-mismatch', current: previous };
-        this.data.set(cmd.key, { value: cmd.value, index });
+        this.write(cmd.key, entry, cmd.value, index);
         return { ok: true, previous, index };
       default:
         return assertNever(cmd);
+    }
+  }
+
+  /** Overwrites in place when the key exists (one map lookup per command, no allocation). */
+  private write(
+    key: string,
+    entry: { value: string; index: number } | undefined,
+    value: string,
+    index: number,
+  ): void {
+    if (entry) {
+      entry.value = value;
+      entry.index = index;
+    } else {
+      this.data.set(key, { value, index });
     }
   }
 

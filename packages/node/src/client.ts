@@ -42,9 +42,14 @@ export interface ClientOptions {
 
 interface Pending {
   readonly group: string | undefined;
+  readonly deadline: number;
+  timeout(): Error;
   resolve(value: unknown): void;
   reject(error: Error): void;
 }
+
+/** Granularity of client timeouts (a call fails at most this much after its deadline). */
+const SWEEP_INTERVAL_MS = 20;
 
 class Connection {
   private readonly ws: WebSocket;
@@ -108,41 +113,64 @@ class Connection {
     this.pending.clear();
   }
 
-  /** The timeout covers opening the connection too (a stopped or unreachable node must not hang a call). */
+  /**
+   * Sends one request. Its timeout covers opening the connection too (a stopped or unreachable node must
+   * not hang a call); deadlines are checked by one sweep per connection, not a timer per request.
+   */
   request(op: ApiOp, args: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new RequestTimeoutError(String(args.group ?? ''), timeoutMs, `${op} on ${this.address}`));
-      }, timeoutMs);
-      const settle = {
+      const call: Pending = {
         group: typeof args.group === 'string' ? args.group : undefined,
-        resolve: (v: unknown) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
+        deadline: performance.now() + timeoutMs,
+        timeout: () =>
+          new RequestTimeoutError(String(args.group ?? ''), timeoutMs, `${op} on ${this.address}`),
+        resolve,
+        reject,
       };
+      this.pending.set(id, call);
+      this.startSweep();
       this.opened.then(
         () => {
+          if (!this.pending.has(id)) return; // timed out while connecting
           if (this.closed) {
-            settle.reject(new RequestTimeoutError('', 0, `connection to ${this.address} closed`));
+            this.pending.delete(id);
+            reject(new RequestTimeoutError('', 0, `connection to ${this.address} closed`));
             return;
           }
-          this.pending.set(id, settle);
           this.enqueue({ id, op, args: { ...args, timeoutMs } });
         },
-        (error: unknown) => settle.reject(error instanceof Error ? error : new Error(String(error))),
+        (error: unknown) => {
+          this.pending.delete(id);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
       );
     });
   }
 
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+
+  /** Rejects the calls past their deadline; runs only while calls are pending. */
+  private startSweep(): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const [id, call] of this.pending) {
+        if (call.deadline > now) continue;
+        this.pending.delete(id);
+        call.reject(call.timeout());
+      }
+      if (this.pending.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
   close(): void {
     this.closed = true;
+    clearInterval(this.sweeper);
     this.ws.terminate();
   }
 }

@@ -349,14 +349,27 @@ export class RaftGroup {
 
   private apply(entries: readonly Entry[]): void {
     let membership = false;
+    // Consecutive commands go to the state machine as one batch; no-ops and conf changes only move its index.
+    const results = new Map<number, unknown>();
+    let batch: Entry[] = [];
+    const flush = () => {
+      if (batch.length === 0) return;
+      const out = this.stateMachine.apply(batch);
+      for (let i = 0; i < batch.length; i++) results.set(batch[i]!.index, out[i]);
+      batch = [];
+    };
     for (const e of entries) {
-      let result: unknown;
       if (e.kind === EntryKind.Normal && e.data.length > 0) {
-        result = this.stateMachine.apply([{ index: e.index, term: e.term, data: e.data }])[0];
-      } else {
-        this.stateMachine.advanceAppliedIndex(e.index);
-        if (e.kind === EntryKind.ConfChange) membership = true;
+        batch.push(e);
+        continue;
       }
+      flush();
+      this.stateMachine.advanceAppliedIndex(e.index);
+      if (e.kind === EntryKind.ConfChange) membership = true;
+    }
+    flush();
+    for (const e of entries) {
+      const result = results.get(e.index);
       this.counters.applied++;
       const waiter = this.proposals.get(e.index);
       if (waiter) {
