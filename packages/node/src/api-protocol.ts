@@ -18,6 +18,8 @@ export const API_OPS = [
   'removeNode',
   'transfer',
   'faults',
+  'createGroup',
+  'deleteGroup',
 ] as const;
 export type ApiOp = (typeof API_OPS)[number];
 

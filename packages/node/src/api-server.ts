@@ -31,6 +31,8 @@ export interface ApiBackend {
   addNode?(node: { id: number; rpc: string; api: string }): Promise<unknown>;
   removeNode?(id: number): Promise<unknown>;
   transferLeader?(group: GroupId, to: NodeId): Promise<unknown>;
+  createGroup?(id: GroupId): Promise<unknown>;
+  deleteGroup?(id: GroupId): Promise<unknown>;
   /** Test-only: partition this node from `peers` (only when fault injection is enabled). */
   injectFaults?(peers: readonly NodeId[]): unknown;
   /** Test-only: fails a group's replica actor or kills its host thread. */
@@ -161,6 +163,12 @@ export class ApiServer {
       case 'transfer':
         if (!b.transferLeader) throw new ProtocolError('leadership transfer needs a cluster');
         return b.transferLeader(String(a.group), Number(a.to));
+      case 'createGroup':
+        if (!b.createGroup) throw new ProtocolError('groups are created in a cluster');
+        return b.createGroup(String(a.id ?? ''));
+      case 'deleteGroup':
+        if (!b.deleteGroup) throw new ProtocolError('groups are deleted in a cluster');
+        return b.deleteGroup(String(a.id ?? ''));
       case 'faults':
         if (!b.injectFaults || !b.injectActorFault)
           throw new ProtocolError('fault injection is disabled on this node');

@@ -282,6 +282,20 @@ export class FlotillaClient {
     return this.call(address, 'faults', { group, kind });
   }
 
+  /** Creates a key-value group in the cluster (every node spawns a replica). */
+  async createGroup(id: GroupId): Promise<{ id: GroupId; created: boolean }> {
+    const result = (await this.call(this.anyAddress(), 'createGroup', { id })) as {
+      id: GroupId;
+      created: boolean;
+    };
+    await this.refreshTopology().catch(() => {});
+    return result;
+  }
+
+  deleteGroup(id: GroupId): Promise<{ id: GroupId; deleted: boolean }> {
+    return this.call(this.anyAddress(), 'deleteGroup', { id }) as Promise<{ id: GroupId; deleted: boolean }>;
+  }
+
   transferLeader(group: GroupId, to: NodeId): Promise<unknown> {
     return this.toLeader(group, 'transfer', { group, to });
   }

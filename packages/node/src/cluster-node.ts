@@ -17,7 +17,7 @@ import {
   encodeCatalogCommand,
 } from './catalog.ts';
 import type { NodeConfig } from './config.ts';
-import { ClusterFormationError, NodeStoppedError, UnknownGroupError } from './errors.ts';
+import { ClusterFormationError, InvalidGroupError, NodeStoppedError, UnknownGroupError } from './errors.ts';
 import {
   type GroupActorProps,
   RaftGroupActor,
@@ -26,13 +26,16 @@ import {
   type RouterMessage,
 } from './group-actor.ts';
 import { GroupHandle } from './group-handle.ts';
-import { CATALOG_GROUP, type CatalogGroup, defaultLayout } from './layout.ts';
+import { CATALOG_GROUP, type CatalogGroup, defaultLayout, type GroupKind } from './layout.ts';
 import type { Logger } from './logger.ts';
 import { addNodeToCluster, type MembershipStatus, removeNodeFromCluster } from './membership.ts';
 import { RaftExecutor } from './raft-executor.ts';
 import { sleep } from './retry.ts';
 import { RouterActor } from './router.ts';
 import { NodeRpc, RPC_GROUP } from './rpc.ts';
+
+/** Group ids a user may create: printable, short (they name files and travel in every frame). */
+const GROUP_ID = /^[A-Za-z0-9:_.-]{1,100}$/;
 
 export interface PeerDirectory {
   /** The transport learns (or forgets) a peer's address. */
@@ -92,6 +95,7 @@ export class ClusterNode {
         baseMs: this.config.cluster?.peerWaitBackoffMs ?? 50,
         maxMs: this.config.cluster?.peerWaitBackoffMaxMs ?? 2000,
       },
+      attemptsMax: Math.max(1, this.config.cluster?.peerWaitRetries ?? 50),
       knowsGroup: (group) => this.catalog.groups.has(group),
     });
     this.catalog.onChange = () => this.scheduleReconcile();
@@ -279,8 +283,7 @@ export class ClusterNode {
       selfId: this.id,
       catalog: this.catalog,
       executor: this.executor,
-      proposeCatalog: (cmd: CatalogCommand) =>
-        this.executor.execute(CATALOG_GROUP, encodeCatalogCommand(cmd, this.session())),
+      proposeCatalog: (cmd: CatalogCommand) => this.proposeCatalog(cmd),
     };
   }
 
@@ -299,6 +302,37 @@ export class ClusterNode {
     if (!g || !this.system) throw new UnknownGroupError(group);
     this.system.tell(g.ref, { type: 'fault', kind });
     return { slot: g.ref.slot };
+  }
+
+  /**
+   * Creates a group (for example one per topic partition): a command to the catalog, after which every node
+   * spawns its replica (and bootstraps it, as a founder). Resolves once this node hosts it.
+   */
+  async createGroup(
+    id: GroupId,
+    kind: GroupKind = 'kv',
+    timeoutMs = this.config.node.requestTimeoutMs,
+  ): Promise<{ id: GroupId; created: boolean }> {
+    if (!GROUP_ID.test(id) || id === CATALOG_GROUP)
+      throw new InvalidGroupError(id, 'must be 1-100 characters of A-Z a-z 0-9 : _ . -, not the catalog');
+    if (kind !== 'kv') throw new InvalidGroupError(id, `kind ${kind} cannot be created`);
+    const result = (await this.proposeCatalog({ op: 'createGroup', group: { id, kind } })) as {
+      changed: boolean;
+    };
+    const deadline = performance.now() + timeoutMs;
+    while (!this.groups.has(id) && performance.now() < deadline) await sleep(5);
+    return { id, created: result.changed };
+  }
+
+  /** Deletes a group: every node stops its replica (its log stays on disk until the data dir is cleaned). */
+  async deleteGroup(id: GroupId): Promise<{ id: GroupId; deleted: boolean }> {
+    if (id === CATALOG_GROUP) throw new InvalidGroupError(id, 'the catalog cannot be deleted');
+    const result = (await this.proposeCatalog({ op: 'deleteGroup', id })) as { changed: boolean };
+    return { id, deleted: result.changed };
+  }
+
+  private proposeCatalog(cmd: CatalogCommand): Promise<unknown> {
+    return this.executor.execute(CATALOG_GROUP, encodeCatalogCommand(cmd, this.session()));
   }
 
   transferLeader(group: GroupId, to: NodeId): Promise<unknown> {
@@ -338,6 +372,7 @@ export class ClusterNode {
 
   private async handOverLeadership(waitMs: number): Promise<void> {
     const led = [...this.groups.values()].filter((g) => g.isLeader);
+    const started = performance.now();
     await Promise.all(
       led.map(async (g) => {
         const s = await g.status().catch(() => undefined);
@@ -349,7 +384,12 @@ export class ClusterNode {
       }),
     );
     const deadline = performance.now() + waitMs;
-    while (led.some((g) => g.isLeader) && performance.now() < deadline) await sleep(10);
+    while (led.some((g) => g.isLeader) && performance.now() < deadline) await sleep(5);
+    const kept = led.filter((g) => g.isLeader).length;
+    this.log.info(
+      { led: led.length, transferred: led.length - kept, ms: Math.round(performance.now() - started) },
+      'leadership handed over before stopping',
+    );
   }
 }
 

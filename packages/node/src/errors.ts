@@ -70,3 +70,12 @@ export class ProtocolError extends FlotillaError {
     super('FLOTILLA_PROTOCOL', `protocol error: ${detail}`);
   }
 }
+
+/** A group id that cannot be created (empty, too long, reserved characters) or a kind that does not exist. */
+export class InvalidGroupError extends FlotillaError {
+  readonly group: GroupId;
+  constructor(group: GroupId, problem: string) {
+    super('FLOTILLA_INVALID_GROUP', `group ${JSON.stringify(group)}: ${problem}`);
+    this.group = group;
+  }
+}

@@ -19,6 +19,8 @@ export interface RaftExecutorOptions {
   readonly rpc: NodeRpc;
   readonly requestTimeoutMs: number;
   readonly backoff: BackoffSettings;
+  /** Attempts per request (waiting for a leader, following hints), besides the time bound. */
+  readonly attemptsMax: number;
   /** True when the catalog knows the group (its replica may still be starting here). */
   readonly knowsGroup: (group: GroupId) => boolean;
 }
@@ -88,7 +90,8 @@ export class RaftExecutor implements CommandExecutor {
         // Followers confirm through the leader (ReadIndex is forwarded by the core); no RPC needed.
         return await g.read(query, consistency, deadline - performance.now());
       } catch (error) {
-        if (!isRetryable(error) || performance.now() + 1 >= deadline) throw error;
+        if (!isRetryable(error) || performance.now() + 1 >= deadline || attempt + 1 >= this.o.attemptsMax)
+          throw error;
         await sleep(Math.min(backoffMs(this.o.backoff, attempt), Math.max(1, deadline - performance.now())));
       }
     }

@@ -95,6 +95,8 @@ export async function startNode(
     removeNode: (id: NodeId) => cluster.removeNode(id),
     transferLeader: (group: GroupId, to: NodeId) => cluster.transferLeader(group, to),
     leaderOf: (group: GroupId) => cluster.groups.get(group)?.leaderId ?? 0,
+    createGroup: (id: GroupId) => cluster.createGroup(id),
+    deleteGroup: (id: GroupId) => cluster.deleteGroup(id),
     ...(faulty
       ? {
           injectActorFault: (group: GroupId, kind: 'crash-actor' | 'exit-thread') =>

@@ -11,6 +11,7 @@ import {
   TooManyUncommittedError,
 } from '@flotilla/core';
 import {
+  InvalidGroupError,
   InvalidNodeError,
   type InvalidNodeReason,
   ProtocolError,
@@ -53,6 +54,8 @@ export function fromWireError(w: WireError): Error {
       return new TooManyUncommittedError(group, 0, 0);
     case 'FLOTILLA_UNKNOWN_GROUP':
       return new UnknownGroupError(group);
+    case 'FLOTILLA_INVALID_GROUP':
+      return new InvalidGroupError(group, w.message);
     case 'FLOTILLA_TIMEOUT':
       return new RequestTimeoutError(group, 0, w.message);
     case 'FLOTILLA_INVALID_NODE':

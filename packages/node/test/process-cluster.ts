@@ -20,6 +20,8 @@ export interface ClusterOptions {
   /** Extra TOML appended to every node's config (e.g. `[raft]` settings). */
   readonly extraToml?: string;
   readonly userShards?: number;
+  /** Log level of the nodes (default warn); their log lines (stdout) are kept in `output` when set. */
+  readonly logLevel?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -37,6 +39,8 @@ export class ProcessCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
   readonly ports = new Map<number, NodePorts>();
   readonly processes = new Map<number, ChildProcess>();
+  /** Log lines of each node (only with `logLevel`). */
+  readonly output = new Map<number, string[]>();
   private readonly clients: FlotillaClient[] = [];
   members: number[] = [];
 
@@ -83,7 +87,7 @@ data_dir = "${join(this.dir, `data${id}`)}"
 rpc = "127.0.0.1:${p.rpc}"
 api = "127.0.0.1:${p.api}"
 admin = "127.0.0.1:${p.admin}"
-log_level = "warn"
+log_level = "${this.options.logLevel ?? 'warn'}"
 request_timeout_ms = 4000
 
 [cluster]
@@ -118,8 +122,22 @@ ${this.options.extraToml ?? ''}
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLOTILLA_PROFILE_DIR}`]
       : [];
     const child = spawn(command, [...profile, ...args, 'start', '--config', this.configPath(id)], {
-      stdio: ['ignore', 'ignore', process.env.FLOTILLA_TEST_LOGS ? 'inherit' : 'ignore'],
+      stdio: [
+        'ignore',
+        this.options.logLevel ? 'pipe' : 'ignore',
+        process.env.FLOTILLA_TEST_LOGS ? 'inherit' : 'ignore',
+      ],
     });
+    if (child.stdout) {
+      const lines = this.output.get(id) ?? [];
+      this.output.set(id, lines);
+      let partial = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        const parts = (partial + chunk).split('\n');
+        partial = parts.pop() ?? '';
+        lines.push(...parts);
+      });
+    }
     this.processes.set(id, child);
     return child;
   }

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
+import { InvalidGroupError, UnknownGroupError } from '@flotilla/node';
+import { cliCommand } from '../src/local-cluster.ts';
+import { eventually, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+
+const run = promisify(execFile);
+const cluster = new ProcessCluster({ userShards: 4, logLevel: 'info' });
+after(() => cluster.stop());
+
+test('operating a cluster: groups created and deleted by command, the CLI, /metrics and /status, graceful handover', {
+  timeout: 120_000,
+}, async (t) => {
+  await cluster.start([1, 2, 3]);
+  const client = await cluster.client();
+  await waitForFormation(cluster, client, [1, 2, 3]);
+
+  await t.test(
+    'creating a group is a catalog command: every node spawns a replica; deleting stops them',
+    async () => {
+      await assert.rejects(client.createGroup('bad id!'), InvalidGroupError);
+      const created = await client.createGroup('topic:0');
+      assert.deepEqual(created, { id: 'topic:0', created: true });
+      await eventually('every node hosts topic:0 with a leader', 10_000, async () => {
+        const statuses = await Promise.all([1, 2, 3].map((id) => statusOf(client, cluster.api(id))));
+        const views = statuses.map((s) => s.groups.find((g) => g.id === 'topic:0'));
+        return views.every((v) => v && v.leaderId > 0 && v.voters.length === 3) ? true : undefined;
+      });
+      assert.equal((await client.put('offset', '42', 'topic:0')).ok, true);
+      assert.equal((await client.get('offset', 'linearizable', 'topic:0')).value, '42');
+      assert.deepEqual(await client.deleteGroup('topic:0'), { id: 'topic:0', deleted: true });
+      await eventually('every node stopped its topic:0 replica', 10_000, async () => {
+        const statuses = await Promise.all([1, 2, 3].map((id) => statusOf(client, cluster.api(id))));
+        return statuses.every((s) => !s.groups.some((g) => g.id === 'topic:0')) ? true : undefined;
+      });
+      await assert.rejects(client.put('offset', '43', 'topic:0'), UnknownGroupError);
+    },
+  );
+
+  await t.test('the flotilla CLI reports status and transfers leadership', async () => {
+    const { command, args } = cliCommand();
+    const status = JSON.parse((await run(command, [...args, 'status', '--api', cluster.api(2)])).stdout) as {
+      nodeId: number;
+      groups: { id: string; leaderId: number }[];
+    };
+    assert.equal(status.nodeId, 2);
+    assert.equal(status.groups.length, 3 + 4 + 1);
+    const group = status.groups.find((g) => g.id === 'user:0')!;
+    const target = group.leaderId === 3 ? 2 : 3;
+    await run(command, [
+      ...args,
+      'transfer-leader',
+      '--api',
+      cluster.api(1),
+      '--group',
+      'user:0',
+      '--to',
+      String(target),
+    ]);
+    await eventually(`node ${target} leads user:0`, 10_000, async () => {
+      const s = await statusOf(client, cluster.api(target));
+      return s.groups.find((g) => g.id === 'user:0')?.role === 'leader' ? true : undefined;
+    });
+  });
+
+  await t.test('the admin port serves Prometheus metrics, JSON status and the dashboard', async () => {
+    const admin = `http://127.0.0.1:${cluster.ports.get(1)!.admin}`;
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    for (const name of [
+      'flotilla_raft_elections_total',
+      'flotilla_raft_leader_changes_total',
+      'flotilla_raft_term{',
+      'flotilla_raft_commit_index{',
+      'flotilla_raft_applied_index{',
+      'flotilla_raft_replication_lag_entries',
+      'flotilla_proposal_latency_seconds_bucket',
+      'flotilla_node_additions_total',
+      'flotilla_mailbox_depth',
+      'flotilla_restarts_total',
+      'flotilla_transport{',
+    ]) {
+      assert.ok(metrics.includes(name), `metric ${name}`);
+    }
+    const status = (await (await fetch(`${admin}/status`)).json()) as { nodeId: number; groups: unknown[] };
+    assert.equal(status.nodeId, 1);
+    assert.equal(status.groups.length, 8);
+    assert.match(await (await fetch(`${admin}/`)).text(), /Flotilla node/);
+  });
+
+  await t.test('a gracefully stopped node hands its leaderships over before it exits', async () => {
+    const statuses = await Promise.all([1, 2, 3].map((id) => statusOf(client, cluster.api(id))));
+    const led = statuses.map((s) => s.groups.filter((g) => g.role === 'leader').length);
+    const victim = led.indexOf(Math.max(...led)) + 1;
+    assert.ok(led[victim - 1]! > 0);
+    await cluster.kill(victim, 'SIGTERM');
+    const line = cluster.output.get(victim)!.find((l) => l.includes('leadership handed over'));
+    assert.ok(line, 'the node logged its handover');
+    const handover = JSON.parse(line) as { led: number; transferred: number };
+    assert.equal(handover.transferred, handover.led, 'every group it led got a new leader before it stopped');
+    assert.ok(handover.led >= led[victim - 1]!);
+  });
+});
