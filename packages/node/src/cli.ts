@@ -5,6 +5,7 @@
  *   flotilla add-node --api HOST:PORT --id N --rpc HOST:PORT --node-api HOST:PORT
  *   flotilla remove-node --api HOST:PORT --id N
  *   flotilla transfer-leader --api HOST:PORT --group G --to N
+ *   flotilla create-group --api HOST:PORT --group G   /   delete-group --api HOST:PORT --group G
  *   flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]
  */
 import { parseArgs } from 'node:util';
@@ -20,6 +21,8 @@ const USAGE = `usage:
   flotilla add-node --api HOST:PORT --id N --rpc HOST:PORT --node-api HOST:PORT
   flotilla remove-node --api HOST:PORT --id N
   flotilla transfer-leader --api HOST:PORT --group G --to N
+  flotilla create-group --api HOST:PORT --group G
+  flotilla delete-group --api HOST:PORT --group G
   flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]`;
 
 const options = {
@@ -99,6 +102,16 @@ async function main(argv: string[]): Promise<void> {
             c.transferLeader(need(values.group, 'group'), Number(need(values.to, 'to'))),
           ),
         ),
+      );
+      return;
+    case 'create-group':
+      console.log(
+        JSON.stringify(await withClient(values.api, (c) => c.createGroup(need(values.group, 'group')))),
+      );
+      return;
+    case 'delete-group':
+      console.log(
+        JSON.stringify(await withClient(values.api, (c) => c.deleteGroup(need(values.group, 'group')))),
       );
       return;
     case 'local-cluster':
