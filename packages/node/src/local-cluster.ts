@@ -23,8 +23,9 @@ export interface LocalClusterOptions {
 /** How to run this package's CLI in a child: from source under tsx in development, compiled JS otherwise. */
 export function cliCommand(): { command: string; args: string[] } {
   const here = fileURLToPath(import.meta.url);
-  // V8 flags for node processes (FLOTILLA_NODE_FLAGS overrides; empty by default).
-  const v8 = (process.env.FLOTILLA_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  // V8 flags for node processes (FLOTILLA_NODE_FLAGS overrides). A larger young generation: a node allocates
+  // many short-lived messages, and measured here it gained ~20% throughput under load.
+  const v8 = (process.env.FLOTILLA_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
   // FLOTILLA_CLI_DIST=1 runs the compiled CLI even from source (benchmarks measure production code).
   if (process.env.FLOTILLA_CLI_DIST === '1') {
     return {
