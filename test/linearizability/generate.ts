@@ -3,6 +3,7 @@
  * sequential key-value model at increasing linearization points, then each gets a random interval around
  * its point. The checker's property tests use it (and mutate its output to get violations).
  */
+import { seededFloats } from '@flotilla/core';
 import type { HistoryOp, KvCall } from './history.ts';
 
 export interface GenerateOptions {
@@ -23,17 +24,8 @@ export interface GeneratedOp {
   readonly applied: boolean;
 }
 
-/** mulberry32: a small seeded PRNG, so that a failing property reproduces from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (core's xoshiro128**) so that a failure replays from its seed. */
+export const prng: (seed: number) => () => number = seededFloats;
 
 const POINT_SPACING_MS = 10;
 const CLIENTS = 8;

@@ -1,16 +1,8 @@
 /**
- * Random sources: a seeded PRNG (mulberry32) for the testkit and tests, so jittered backoff is reproducible;
+ * Random sources: a seeded PRNG (core's xoshiro128**) for the testkit and tests, so jittered backoff is reproducible;
  * the real system uses `Math.random` unless a source is injected.
  */
+import { seededFloats } from '@flotilla/core';
 
-/** A deterministic source of numbers in [0, 1) from a 32-bit seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (core's xoshiro128**) so that a failure replays from its seed. */
+export const seededRandom: (seed: number) => () => number = seededFloats;

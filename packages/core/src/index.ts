@@ -31,7 +31,7 @@ export { MemoryLogStorage, MemoryStableStorage } from './memory-storage.ts';
 export { MemoryNetwork, type MemoryNetworkOptions, MemoryTransport } from './memory-transport.ts';
 export type * from './messages.ts';
 export { assertNever } from './messages.ts';
-export { type Random, Xoshiro128 } from './prng.ts';
+export { type Random, seededFloats, Xoshiro128 } from './prng.ts';
 export type { ProgressState } from './progress.ts';
 export { type FollowerStatus, type ProposeResult, RaftNode, type Status } from './raft-node.ts';
 export type { Ready } from './ready.ts';

@@ -59,3 +59,9 @@ export class Xoshiro128 implements Random {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/** A seeded source of floats in [0, 1), for code that wants a plain function (tests, jitter, fuzzers). */
+export function seededFloats(seed: number): () => number {
+  const random = new Xoshiro128(seed);
+  return () => random.float();
+}

@@ -4,7 +4,7 @@
  * write before issuing it (`I`), each write whose promise resolved (`R`) and each durable applied index (`S`).
  */
 import { openSync, writeSync } from 'node:fs';
-import { type Command, EMPTY_CONF_STATE } from '@flotilla/core';
+import { type Command, EMPTY_CONF_STATE, seededFloats } from '@flotilla/core';
 import { type GroupStorage, type KvStateMachine, type KvView, openStorage } from '../src/index.ts';
 import { entryData, makeEntries } from './helpers.ts';
 
@@ -39,17 +39,6 @@ function writeUint(value: number): Uint8Array {
   const out = Buffer.alloc(4);
   out.writeUInt32BE(value);
   return out;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 let reportFd = 1;
@@ -118,7 +107,7 @@ async function main(): Promise<void> {
   const [path, seedText, reportPath] = process.argv.slice(2) as [string, string, string];
   reportFd = openSync(reportPath, 'w');
   const storage = await openStorage({ path, nodeId: 1, deleteChunkEntries: DELETE_CHUNK_ENTRIES });
-  const random = mulberry32(Number(seedText));
+  const random = seededFloats(Number(seedText));
   const runs: Promise<never>[] = [];
   process.stdout.write('ready\n');
   for (let i = 0; i < GROUPS; i++) {

@@ -4,7 +4,7 @@
  * file it writes each write before issuing it (`I`), each write whose promise resolved (`R`), and rotations (`W`).
  */
 import { openSync, writeSync } from 'node:fs';
-import { EMPTY_CONF_STATE } from '@flotilla/core';
+import { EMPTY_CONF_STATE, seededFloats } from '@flotilla/core';
 import { openWal, type WalGroupStorage, type WalStore } from '../src/index.ts';
 import { entryData, makeEntries } from './helpers.ts';
 
@@ -28,17 +28,6 @@ export function groupName(i: number): string {
 /** Snapshot data is derived from (group, index, term), so the parent can check it byte for byte. */
 export function snapshotData(group: string, index: number, term: number): Uint8Array {
   return entryData(group, index, term, 300);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 let reportFd = 1;
@@ -119,7 +108,7 @@ async function main(): Promise<void> {
   // Both ways of making a batch durable, on alternate runs.
   const syncMethod = Number(seedText) % 2 === 0 ? 'fdatasync' : 'dsync';
   const store = await openWal({ dir, nodeId: 1, segmentBytes: SEGMENT_BYTES, syncMethod });
-  const random = mulberry32(Number(seedText));
+  const random = seededFloats(Number(seedText));
   process.stdout.write('ready\n');
   const runs: Promise<never>[] = [];
   for (let i = 0; i < GROUPS; i++) runs.push(runGroup(store, store.group(groupName(i)), random));

@@ -2,6 +2,7 @@
  * Generators for the fuzz test: raw WebSocket client frames (masked by hand) carrying valid, random, truncated,
  * oversized and wrongly shaped peer-link frames, each labelled with the error kind the server must count.
  */
+import { seededFloats } from '@flotilla/core';
 import { encodeSnapAbort, encodeSnapChunk, encodeSnapEnd } from '../src/frame-encode.ts';
 import type { FrameErrorKind } from '../src/frame-format.ts';
 
@@ -14,17 +15,8 @@ export interface FuzzFrame {
   readonly records: number;
 }
 
-/** Small seeded PRNG (mulberry32) so a failure can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (core's xoshiro128**) so that a failure replays from its seed. */
+export const prng: (seed: number) => () => number = seededFloats;
 
 interface WsFrameOptions {
   readonly opcode?: number;
