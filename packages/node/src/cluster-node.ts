@@ -235,16 +235,35 @@ export class ClusterNode {
 
   /** Makes local replicas and peer links match the catalog: every node spawns or stops its replicas. */
   private async reconcile(): Promise<void> {
-    for (const node of this.catalog.nodes.values())
-      if (node.id !== this.id) this.options.peers.setPeer(node.id, node.rpc);
-    for (const spec of this.catalog.groups.values())
-      if (!this.groups.has(spec.id)) await this.openGroup(spec);
+    const meta = this.log.child({ component: 'meta' });
+    const shard = this.log.child({ component: 'shard' });
+    for (const node of this.catalog.nodes.values()) {
+      if (node.id === this.id || this.peersLinked.get(node.id) === node.rpc) continue;
+      this.options.peers.setPeer(node.id, node.rpc);
+      this.peersLinked.set(node.id, node.rpc);
+      meta.info({ peer: node.id, rpc: node.rpc }, 'peer linked from the catalog');
+    }
+    for (const [id] of this.peersLinked) {
+      if (this.catalog.nodes.has(id)) continue;
+      this.options.peers.setPeer(id, undefined);
+      this.peersLinked.delete(id);
+      meta.info({ peer: id }, 'peer unlinked: removed from the catalog');
+    }
+    for (const spec of this.catalog.groups.values()) {
+      if (this.groups.has(spec.id)) continue;
+      await this.openGroup(spec);
+      shard.info({ group: spec.id, founders: spec.founders }, 'replica spawned from the catalog');
+    }
     for (const [id, g] of [...this.groups]) {
       if (id === CATALOG_GROUP || this.catalog.groups.has(id)) continue;
       this.groups.delete(id);
       await this.system?.stop(g.ref);
+      shard.info({ group: id }, 'replica stopped: group deleted from the catalog');
     }
   }
+
+  /** Peer links made from the catalog (id → rpc address), so a changed address relinks and a removal unlinks. */
+  private readonly peersLinked = new Map<NodeId, string>();
 
   private async serveRpc(_from: NodeId, op: string, args: unknown): Promise<unknown> {
     if (this.stopped) throw new NodeStoppedError(this.id);
