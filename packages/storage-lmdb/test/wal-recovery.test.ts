@@ -6,66 +6,26 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { openWal, WalCorruptError, type WalOptions, type WalStore } from '../src/index.ts';
-import { makeEntries, sameBytes, tempDir } from './helpers.ts';
-import { segmentFiles } from './wal-helpers.ts';
+import { describe, it } from 'node:test';
+import { openWal, WalCorruptError } from '../src/index.ts';
+import { makeEntries, sameBytes, tempDirs } from './helpers.ts';
+import { lastIndexAfterReopen, lastSegment, walOptions as options, writeAndClose } from './wal-helpers.ts';
 
-const dirs: { remove(): void }[] = [];
-after(() => {
-  for (const d of dirs) d.remove();
-});
-
-function newDir(): string {
-  const d = tempDir('wal-recovery');
-  dirs.push(d);
-  return d.path;
-}
-
-const options = (dir: string, more: Partial<WalOptions> = {}): WalOptions => ({
-  dir,
-  nodeId: 1,
-  segmentBytes: 1 << 20,
-  ...more,
-});
-
-/** Writes `batches` batches of 10 entries (one per turn) to group `g`; returns the file size after each. */
-async function writeBatches(store: WalStore, dir: string, batches: number): Promise<number[]> {
-  const sizes: number[] = [];
-  const g = store.group('g');
-  for (let b = 0; b < batches; b++) {
-    await g.append(makeEntries('g', b * 10 + 1, b * 10 + 10, 1));
-    sizes.push(statSync(lastSegment(dir)).size);
-  }
-  return sizes;
-}
-
-const lastSegment = (dir: string) => join(dir, 'wal', segmentFiles(dir).at(-1) as string);
-
-async function lastIndexAfterReopen(dir: string, more: Partial<WalOptions> = {}): Promise<number> {
-  const store = await openWal(options(dir, more));
-  try {
-    return store.group('g').lastIndex();
-  } finally {
-    await store.close();
-  }
-}
+const newDir = tempDirs('wal-recovery');
+const UNALLOCATED = { preallocate: false };
 
 describe('a torn tail', () => {
   it('cut mid-record: the last batch is dropped, writing resumes after the valid data', async () => {
     const dir = newDir();
-    const store = await openWal(options(dir, { preallocate: false }));
-    const sizes = await writeBatches(store, dir, 5);
-    await store.close();
+    const sizes = await writeAndClose(dir, 5, UNALLOCATED);
     truncateSync(lastSegment(dir), (sizes[4] as number) - 37);
-    const again = await openWal(options(dir, { preallocate: false }));
+    const again = await openWal(options(dir, UNALLOCATED));
     const g = again.group('g');
     assert.equal(g.lastIndex(), 40, 'the torn batch is gone, the four before it are intact');
     assert.equal(statSync(lastSegment(dir)).size, sizes[3], 'the torn tail was cut off');
     await g.append(makeEntries('g', 41, 45, 2));
     await again.close();
-    const reopened = await openWal(options(dir, { preallocate: false }));
+    const reopened = await openWal(options(dir, UNALLOCATED));
     const r = reopened.group('g');
     assert.equal(r.lastIndex(), 45);
     assert.equal(r.term(45), 2);
@@ -75,15 +35,13 @@ describe('a torn tail', () => {
 
   it('garbage after the last batch is cut off, and writes after it survive the next reopen', async () => {
     const dir = newDir();
-    const store = await openWal(options(dir, { preallocate: false }));
-    await writeBatches(store, dir, 3);
-    await store.close();
+    await writeAndClose(dir, 3, UNALLOCATED);
     appendFileSync(lastSegment(dir), randomBytes(5000));
-    const again = await openWal(options(dir, { preallocate: false }));
+    const again = await openWal(options(dir, UNALLOCATED));
     assert.equal(again.group('g').lastIndex(), 30);
     await again.group('g').append(makeEntries('g', 31, 32, 1));
     await again.close();
-    assert.equal(await lastIndexAfterReopen(dir, { preallocate: false }), 32);
+    assert.equal(await lastIndexAfterReopen(dir, UNALLOCATED), 32);
   });
 
   it('a lost page inside the last batch of a preallocated segment: the whole batch is dropped', async () => {
@@ -106,9 +64,7 @@ describe('a torn tail', () => {
 describe('a damaged record that valid data follows', () => {
   it('fails the open with WalCorruptError naming the segment and the offset', async () => {
     const dir = newDir();
-    const store = await openWal(options(dir, { preallocate: false }));
-    const sizes = await writeBatches(store, dir, 5);
-    await store.close();
+    const sizes = await writeAndClose(dir, 5, UNALLOCATED);
     const path = lastSegment(dir);
     const original = readFileSync(path);
     const offset = (sizes[1] as number) + 200;

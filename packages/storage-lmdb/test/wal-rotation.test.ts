@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { openWal, type WalFileIo, type WalOptions, type WalStore } from '../src/index.ts';
+import { describe, it } from 'node:test';
+import { openWal, type WalFileIo, type WalOptions } from '../src/index.ts';
 import { BatchBuilder, ChunkPool } from '../src/wal/batch.ts';
 import { defaultFileIo } from '../src/wal/file-io.ts';
 import {
@@ -17,45 +17,17 @@ import {
   writeCheckpointRecord,
   writeOpRecord,
 } from '../src/wal/format.ts';
-import { entryData, makeEntries, sameBytes, tempDir } from './helpers.ts';
-import { meta, segmentFiles } from './wal-helpers.ts';
+import { entryData, makeEntries, meta, sameBytes, tempDirs } from './helpers.ts';
+import {
+  lastIndexAfterReopen,
+  walOptions as options,
+  segmentFiles,
+  segmentPath,
+  seqOf,
+  writeAndClose,
+} from './wal-helpers.ts';
 
-const dirs: { remove(): void }[] = [];
-after(() => {
-  for (const d of dirs) d.remove();
-});
-
-function newDir(): string {
-  const d = tempDir('wal-rotation');
-  dirs.push(d);
-  return d.path;
-}
-
-const options = (dir: string, more: Partial<WalOptions> = {}): WalOptions => ({
-  dir,
-  nodeId: 1,
-  segmentBytes: 1 << 20,
-  ...more,
-});
-
-const segmentPath = (dir: string, seq: number) => join(dir, 'wal', `${String(seq).padStart(16, '0')}.wal`);
-const seqOf = (name: string) => Number(name.slice(0, 16));
-
-/** Appends `batches` batches of 10 entries to group `g`, one batch per turn. */
-async function writeBatches(store: WalStore, batches: number): Promise<void> {
-  for (let b = 0; b < batches; b++) {
-    await store.group('g').append(makeEntries('g', b * 10 + 1, b * 10 + 10, 1));
-  }
-}
-
-async function lastIndexAfterReopen(dir: string, group = 'g'): Promise<number> {
-  const store = await openWal(options(dir));
-  try {
-    return store.group(group).lastIndex();
-  } finally {
-    await store.close();
-  }
-}
+const newDir = tempDirs('wal-rotation');
 
 describe('segment rotation', () => {
   it('checkpoints every group into the new segment, deletes the old ones, and recovers from it', async () => {
@@ -96,48 +68,20 @@ describe('segment rotation', () => {
   });
 
   it('a checkpoint torn during rotation: its segment is deleted and the previous one is resumed', async () => {
-    const dir = newDir();
-    const store = await openWal(options(dir));
-    await writeBatches(store, 3);
-    await store.close();
-    const [current] = segmentFiles(dir) as [string];
     // The new segment got its name but only part of its checkpoint batch.
-    writeFileSync(
-      segmentPath(dir, seqOf(current) + 1),
-      readFileSync(join(dir, 'wal', current)).subarray(0, 30),
-    );
+    const { dir, current } = await besideSegment(3, +1, (path) => readFileSync(path).subarray(0, 30));
     assert.equal(await lastIndexAfterReopen(dir), 30);
     assert.deepEqual(segmentFiles(dir), [current]);
   });
 
   it('reads only the newest segment: older ones left by a crash before their deletion are just deleted', async () => {
-    const dir = newDir();
-    const store = await openWal(options(dir));
-    await writeBatches(store, 2);
-    await store.close();
-    const [current] = segmentFiles(dir) as [string];
-    writeFileSync(segmentPath(dir, seqOf(current) - 1), randomBytes(4096));
+    const { dir, current } = await besideSegment(2, -1, () => randomBytes(4096));
     assert.equal(await lastIndexAfterReopen(dir), 20);
     assert.deepEqual(segmentFiles(dir), [current]);
   });
 
   it('a complete checkpoint without its seal batch is ignored: the previous segment holds everything', async () => {
-    const dir = newDir();
-    const store = await openWal(options(dir));
-    await writeBatches(store, 3);
-    await store.close();
-    const [current] = segmentFiles(dir) as [string];
-    const seq = seqOf(current) + 1;
-    // A valid checkpoint batch for the next segment claiming that g holds one entry of term 9.
-    const builder = new BatchBuilder(new ChunkPool(1 << 16, 1));
-    const [head, at] = builder.reserve(CHECKPOINT_RECORD_BYTES);
-    writeCheckpointRecord(head, at, seq, 1);
-    const key = Buffer.from('g');
-    const op = { type: 'entries', first: 1, entries: makeEntries('g', 1, 1, 9) } as const;
-    const bytes = opRecordBytes(key, op);
-    const [buf, off] = builder.reserve(bytes);
-    writeOpRecord(buf, off, key, op, bytes);
-    writeFileSync(segmentPath(dir, seq), Buffer.concat(builder.finish(1)));
+    const { dir, current } = await besideSegment(3, +1, (_, seq) => unsealedCheckpoint(seq));
     const again = await openWal(options(dir));
     assert.equal(again.group('g').lastIndex(), 30);
     assert.equal(again.group('g').term(1), 1);
@@ -170,9 +114,39 @@ describe('segment rotation', () => {
     const run = await rotateUnderLoad(dir, { pendingBytesMax: 32 * 1024 }, { syncs: 40, quietMs: 200 });
     const batchBytes = 1150; // 10 entries of 100 bytes and their headers
     assert.ok(run.meanwhile <= Math.ceil((32 * 1024) / batchBytes) + 1, `${run.meanwhile} batches kept`);
-    assert.equal(await lastIndexAfterReopen(dir, 'small'), run.last);
+    assert.equal(await lastIndexAfterReopen(dir, {}, 'small'), run.last);
   });
 });
+
+/**
+ * Writes `batches` batches to a new WAL, then writes `bytes` as the segment numbered `offset` from the
+ * current one (a leftover of a crash). Returns the directory and the current segment's name.
+ */
+async function besideSegment(
+  batches: number,
+  offset: number,
+  bytes: (currentPath: string, seq: number) => Uint8Array,
+): Promise<{ dir: string; current: string }> {
+  const dir = newDir();
+  await writeAndClose(dir, batches);
+  const [current] = segmentFiles(dir) as [string];
+  const seq = seqOf(current) + offset;
+  writeFileSync(segmentPath(dir, seq), bytes(join(dir, 'wal', current), seq));
+  return { dir, current };
+}
+
+/** A valid checkpoint batch for segment `seq` claiming that g holds one entry of term 9, and no seal. */
+function unsealedCheckpoint(seq: number): Uint8Array {
+  const builder = new BatchBuilder(new ChunkPool(1 << 16, 1));
+  const [head, at] = builder.reserve(CHECKPOINT_RECORD_BYTES);
+  writeCheckpointRecord(head, at, seq, 1);
+  const key = Buffer.from('g');
+  const op = { type: 'entries', first: 1, entries: makeEntries('g', 1, 1, 9) } as const;
+  const bytes = opRecordBytes(key, op);
+  const [buf, off] = builder.reserve(bytes);
+  writeOpRecord(buf, off, key, op, bytes);
+  return Buffer.concat(builder.finish(1));
+}
 
 /** Rotation starts past 3 MiB: after `big` (2.3 MB), while `small` appends. */
 const ROTATING_SEGMENT_BYTES = 4 * 1024 * 1024;

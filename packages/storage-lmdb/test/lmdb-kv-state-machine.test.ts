@@ -3,13 +3,13 @@
  * durable together, snapshot/restore replace the whole state, and its writes share the log's transactions.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type Command, EMPTY_CONF_STATE } from '@flotilla/core';
-import { type KvView, type NodeStorage, openStorage } from '../src/index.ts';
-import { makeEntries, tempDir } from './helpers.ts';
+import type { KvView } from '../src/index.ts';
+import { lmdb, useFixture } from './engines.ts';
+import { makeEntries } from './helpers.ts';
 
-const dir = tempDir('kv');
-let storage: NodeStorage;
+const f = useFixture(lmdb, { deleteChunkEntries: 16 });
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString());
 
 /** Commands are "set k v" or "del k"; the result is the previous value. */
@@ -24,17 +24,9 @@ function kvApply(command: Command, kv: KvView): string | undefined {
 let nextIndex = 1;
 const cmd = (s: string): Command => ({ index: nextIndex++, term: 1, data: Buffer.from(s) });
 
-before(async () => {
-  storage = await openStorage({ path: dir.path, nodeId: 1, deleteChunkEntries: 16 });
-});
-after(async () => {
-  await storage.close();
-  dir.remove();
-});
-
 describe('KvStateMachine', () => {
   it('applies commands, reads its own writes before they are durable, and recovers after reopening', async () => {
-    const sm = storage.kvStateMachine('kv', kvApply);
+    const sm = f.store.kvStateMachine('kv', kvApply);
     assert.equal(sm.appliedIndex, 0);
     const results = sm.apply([cmd('set a 1'), cmd('set a 2'), cmd('set b 3'), cmd('del b')]);
     assert.deepEqual(results, [undefined, '1', undefined, '3']);
@@ -46,45 +38,41 @@ describe('KvStateMachine', () => {
     sm.advanceAppliedIndex(6);
     nextIndex = 7;
     await sm.flushed();
-    await storage.close();
-    storage = await openStorage({ path: dir.path, nodeId: 1, deleteChunkEntries: 16 });
-    const again = storage.kvStateMachine('kv', kvApply);
+    const again = (await f.reopen()).kvStateMachine('kv', kvApply);
     assert.equal(again.appliedIndex, 6);
     assert.equal(text(again.get('a')), '2');
     assert.equal(again.get('b'), undefined);
   });
 
   it('restores from a snapshot, replacing the whole state, and drops the old generation', async () => {
-    const source = storage.kvStateMachine('kv', kvApply);
+    const source = f.store.kvStateMachine('kv', kvApply);
     const image = source.snapshot();
-    const target = storage.kvStateMachine('kv-target', kvApply);
+    const target = f.store.kvStateMachine('kv-target', kvApply);
     nextIndex = 1;
     target.apply(Array.from({ length: 40 }, (_, i) => cmd(`set old${i} x`)));
     await target.flushed();
-    const before = storage.lastTransactionId();
+    const before = f.store.lastTransactionId();
     target.restore(image, { index: 6, term: 1, confState: EMPTY_CONF_STATE });
     assert.equal(target.appliedIndex, 6);
     assert.equal(text(target.get('a')), '2');
     assert.equal(target.get('old3'), undefined, 'old keys are gone at once');
     await target.flushed();
-    await storage.collected();
-    assert.ok(storage.lastTransactionId() - before >= 1 + 40 / 16, 'old generation deleted in chunks');
-    await storage.close();
-    storage = await openStorage({ path: dir.path, nodeId: 1, deleteChunkEntries: 16 });
-    const reopened = storage.kvStateMachine('kv-target', kvApply);
+    await f.store.collected();
+    assert.ok(f.store.lastTransactionId() - before >= 1 + 40 / 16, 'old generation deleted in chunks');
+    const reopened = (await f.reopen()).kvStateMachine('kv-target', kvApply);
     assert.equal(reopened.appliedIndex, 6);
     assert.equal(text(reopened.get('a')), '2');
     assert.equal(reopened.get('old3'), undefined);
   });
 
   it('commits state-machine writes in the same transaction as the log writes of that turn', async () => {
-    const g = storage.group('kv-shared');
-    const sm = storage.kvStateMachine('kv-shared', kvApply);
-    const before = storage.lastTransactionId();
+    const g = f.store.group('kv-shared');
+    const sm = f.store.kvStateMachine('kv-shared', kvApply);
+    const before = f.store.lastTransactionId();
     nextIndex = 1;
     const append = g.append(makeEntries('kv-shared', 1, 3, 1));
     sm.apply([cmd('set x 1')]);
     await Promise.all([append, sm.flushed()]);
-    assert.equal(storage.lastTransactionId() - before, 1);
+    assert.equal(f.store.lastTransactionId() - before, 1);
   });
 });
