@@ -75,8 +75,11 @@ export class GroupSnapshots {
 
   /** Splits a buffer into chunks; the buffer answers reads until `written(id)`. */
   split(id: number, data: Uint8Array): Iterable<Uint8Array> {
-    this.pending.set(id, data);
-    return chunksOf(data, this.limits.snapshotChunkBytes);
+    // Copied now: the chunks are written a turn later, and the caller may reuse its buffer (msgpackr pools
+    // them) — the snapshot must be the bytes given at the call.
+    const copy = Uint8Array.prototype.slice.call(data) as Uint8Array;
+    this.pending.set(id, copy);
+    return chunksOf(copy, this.limits.snapshotChunkBytes);
   }
 
   /** The pointer to `next` is durable: drop the in-memory copy and collect the previous snapshot. */

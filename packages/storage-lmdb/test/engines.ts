@@ -40,12 +40,6 @@ export interface Engine<S extends Store = Store, O extends object = object> {
   /** Resolves once background work is done (LMDB: chunked deletes; the WAL has none past its writes). */
   settled(store: S): Promise<void>;
   /**
-   * Whether saveSnapshot/installSnapshot copy the caller's data before resolving. LMDB does not: it reads
-   * the caller's buffer when the chunks are written, a turn later (group-snapshots.ts `split`), so a caller
-   * that reuses its buffer at once changes the stored snapshot. Reported as a bug; tested where it holds.
-   */
-  readonly copiesSnapshotData: boolean;
-  /**
    * Whether groupIds() lists a group that only appended entries. The WAL lists every group that logged
    * anything; LMDB lists those with a hard state, log metadata or state-machine data (as its doc says).
    */
@@ -63,7 +57,6 @@ export const lmdb: Engine<NodeStorage, LmdbOptions> = {
   open: (dir, options = {}) => openStorage({ path: dir, nodeId: 1, ...LMDB_TEST_OPTIONS, ...options }),
   costs: (storage) => ({ transactions: storage.lastTransactionId() }),
   settled: (storage) => storage.collected(),
-  copiesSnapshotData: false,
   listsGroupsWithEntriesOnly: false,
 };
 
@@ -87,7 +80,6 @@ export const wal: Engine<WalStore, WalTestOptions> = {
     return { writes: io.writes, fdatasyncs: io.syncs };
   },
   settled: (store) => store.flushed(),
-  copiesSnapshotData: true,
   listsGroupsWithEntriesOnly: true,
 };
 
