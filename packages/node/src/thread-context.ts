@@ -55,7 +55,13 @@ export function threadLogStore(
   }
   const store: Promise<LogStore> =
     settings.log === 'wal'
-      ? openWal({ dir: dataDir, nodeId, syncMethod: settings.walSync }).then((wal: WalStore) => ({
+      ? openWal({
+          dir: dataDir,
+          nodeId,
+          syncMethod: settings.walSync,
+          // The group commit already issues a whole turn's writes from one callback (see below).
+          batchBoundary: 'microtask',
+        }).then((wal: WalStore) => ({
           group: (id) => wal.group(id),
           close: () => wal.close(),
         }))

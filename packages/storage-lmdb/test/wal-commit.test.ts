@@ -55,6 +55,32 @@ describe('group commit', () => {
   });
 });
 
+describe("batchBoundary: 'microtask'", () => {
+  it('closes a batch when the issuing callback is done, not at the end of the turn', async () => {
+    const { store, io } = await fresh({ batchBoundary: 'microtask' });
+    const before = io.syncs;
+    // One callback: every group's write shares one batch.
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) => store.group(`m:${i}`).append(makeEntries(`m:${i}`, 1, 3, 1))),
+    );
+    assert.equal(io.syncs - before, 1, 'one callback, one batch');
+    // Two callbacks of the same turn: with the turn boundary they would share a batch; here they do not.
+    const mid = io.syncs;
+    await new Promise<void>((done) => {
+      let left = 2;
+      const write = (i: number) =>
+        store
+          .group(`n:${i}`)
+          .append(makeEntries(`n:${i}`, 1, 3, 1))
+          .then(() => --left === 0 && done());
+      setImmediate(() => write(0));
+      setImmediate(() => write(1));
+    });
+    assert.equal(io.syncs - mid, 2, 'each callback is its own batch');
+    await store.close();
+  });
+});
+
 describe("syncMethod: 'dsync'", () => {
   it('makes a batch that fits one write durable with one O_DSYNC write and no fdatasync', async () => {
     const { store, io, path } = await fresh({ syncMethod: 'dsync', writeBytesMax: 256 * 1024 });

@@ -154,7 +154,8 @@ export class WalWriter {
     if (this.scheduled || this.inFlight !== undefined) return;
     if (this.pending === undefined && !this.switchDue()) return;
     this.scheduled = true;
-    setImmediate(this.flush);
+    if (this.options.batchBoundary === 'microtask') queueMicrotask(this.flush);
+    else setImmediate(this.flush);
   }
 
   /** Takes the pending batch (the whole turn's records) and writes it; switches segments when due. */
