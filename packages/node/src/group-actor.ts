@@ -24,9 +24,15 @@ import type { CatalogStateMachine } from './catalog.ts';
 import type { NodeConfig, RaftSettings } from './config.ts';
 import type { ReadConsistency } from './executor.ts';
 import type { CatalogGroup } from './layout.ts';
-import { type Query, runQuery, validateQuery } from './queries.ts';
+import type { Query } from './queries.ts';
 import { RaftGroup } from './raft-group.ts';
-import { groupCommit, releaseLogStore, threadLogStore } from './thread-context.ts';
+import {
+  groupCommit,
+  mainThreadReplicas,
+  releaseLogStore,
+  replicaKey,
+  threadLogStore,
+} from './thread-context.ts';
 import { toWireError, type WireError } from './wire-errors.ts';
 
 /** Answers of group asks: errors travel as wire errors so their type and fields survive the thread hop. */
@@ -39,6 +45,8 @@ export type GroupMessage =
   | { readonly type: 'raft'; readonly payload: Uint8Array }
   | { readonly type: 'stageSnapshot'; readonly meta: SnapshotMeta; readonly data: Uint8Array }
   | { readonly type: 'unreachable'; readonly peer: NodeId }
+  /** The replica failed outside the actor (a direct call from the main thread): fail so that it restarts. */
+  | { readonly type: 'failed'; readonly reason: string }
   /** Test-only faults (sent only when fault injection is enabled): fail this actor, or kill its thread. */
   | { readonly type: 'fault'; readonly kind: 'crash-actor' | 'exit-thread' }
   | Ask<{ readonly type: 'propose'; readonly data: Uint8Array }, GroupReply<unknown>>
@@ -139,6 +147,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
       },
     });
     ctx.ticker.subscribe({ type: 'tick' });
+    if (isMainThread) mainThreadReplicas.set(replicaKey(p.nodeId, p.spec.id), this.group);
   }
 
   receive(message: GroupMessage, ctx: ActorContext<GroupMessage>): void {
@@ -157,6 +166,8 @@ export class RaftGroupActor implements Actor<GroupMessage> {
       case 'unreachable':
         g.reportUnreachable(message.peer);
         return;
+      case 'failed':
+        throw new Error(`replica ${g.id} failed: ${message.reason}`);
       case 'fault':
         if (message.kind === 'crash-actor') throw new Error(`injected failure of the ${g.id} replica`);
         // process.exit in a worker ends that thread only; on the main thread it would end the node: refuse.
@@ -172,7 +183,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
         answer(
           ctx,
           message,
-          attempt(() => this.read(g, message.query, message.consistency)),
+          attempt(() => g.query(message.query, message.consistency)),
         );
         return;
       case 'transfer':
@@ -191,15 +202,11 @@ export class RaftGroupActor implements Actor<GroupMessage> {
     }
   }
 
-  private async read(g: RaftGroup, raw: Query, consistency: ReadConsistency): Promise<unknown> {
-    const query = validateQuery(raw);
-    if (consistency !== 'stale') await g.readBarrier(consistency === 'lease');
-    return runQuery(g.stateMachine as never, query);
-  }
-
   async postStop(): Promise<void> {
     const g = this.group;
     if (!g) return;
+    const key = replicaKey(this.props.nodeId, g.id);
+    if (mainThreadReplicas.get(key) === g) mainThreadReplicas.delete(key);
     g.stop();
     groupCommit.forget(g);
     await releaseLogStore(this.props.dataDir);

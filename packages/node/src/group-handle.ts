@@ -17,18 +17,24 @@ import { RequestTimeoutError } from './errors.ts';
 import type { ReadConsistency } from './executor.ts';
 import type { GroupMessage, GroupReply, ReplicaStatus } from './group-actor.ts';
 import type { Query } from './queries.ts';
+import type { RaftGroup } from './raft-group.ts';
+import { mainThreadReplicas, replicaKey } from './thread-context.ts';
 import { fromWireError } from './wire-errors.ts';
 
 export class GroupHandle {
   leaderId: NodeId = 0;
   term = 0;
 
+  private readonly key: string;
+
   constructor(
     readonly id: GroupId,
     readonly ref: ActorRef<GroupMessage>,
     private readonly selfId: NodeId,
     private readonly system: ActorSystem,
-  ) {}
+  ) {
+    this.key = replicaKey(selfId, id);
+  }
 
   get isLeader(): boolean {
     return this.leaderId === this.selfId;
@@ -39,8 +45,27 @@ export class GroupHandle {
     if (peer !== 0 && peer !== this.selfId) this.system.tell(this.ref, { type: 'unreachable', peer });
   }
 
+  /** The replica itself when its actor runs on this (the main) thread; undefined otherwise or while restarting. */
+  private get local(): RaftGroup | undefined {
+    return mainThreadReplicas.get(this.key);
+  }
+
   deliver(payload: Uint8Array): void {
-    this.system.tell(this.ref, { type: 'raft', payload });
+    const local = this.local;
+    if (!local) {
+      this.system.tell(this.ref, { type: 'raft', payload });
+      return;
+    }
+    try {
+      local.deliver(payload);
+    } catch (error) {
+      // An invariant broke inside the replica: have its actor fail, so that its supervisor restarts it from
+      // storage exactly as if the message had gone through the mailbox.
+      this.system.tell(this.ref, {
+        type: 'failed',
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   private async ask<T>(
@@ -71,7 +96,9 @@ export class GroupHandle {
 
   propose(data: Uint8Array, timeoutMs: number): Promise<unknown> {
     const started = performance.now();
-    return this.ask({ type: 'propose', data }, timeoutMs).then((value) => {
+    const local = this.local;
+    const result = local ? local.propose(data) : this.ask({ type: 'propose', data }, timeoutMs);
+    return result.then((value) => {
       this.onLatency?.(performance.now() - started);
       return value;
     });
@@ -85,7 +112,10 @@ export class GroupHandle {
   }
 
   read(query: Query, consistency: ReadConsistency, timeoutMs: number): Promise<unknown> {
-    return this.ask({ type: 'read', query, consistency }, timeoutMs);
+    const local = this.local;
+    return local
+      ? local.query(query, consistency)
+      : this.ask({ type: 'read', query, consistency }, timeoutMs);
   }
 
   transferLeadership(to: NodeId, timeoutMs: number): Promise<unknown> {

@@ -25,6 +25,8 @@ import {
   type Status,
 } from '@flotilla/core';
 import { RequestTimeoutError } from './errors.ts';
+import type { ReadConsistency } from './executor.ts';
+import { type Query, runQuery, validateQuery } from './queries.ts';
 
 export interface GroupLogger {
   info(obj: object, msg: string): void;
@@ -230,6 +232,13 @@ export class RaftGroup {
     }
     this.kick();
     return promise;
+  }
+
+  /** Answers a query at the asked consistency (ReadIndex, lease, or the local state as it is). */
+  async query(raw: Query, consistency: ReadConsistency): Promise<unknown> {
+    const query = validateQuery(raw);
+    if (consistency !== 'stale') await this.readBarrier(consistency === 'lease');
+    return runQuery(this.stateMachine as never, query);
   }
 
   transferLeadership(to: NodeId): void {

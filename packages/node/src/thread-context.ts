@@ -111,3 +111,14 @@ class GroupCommitScheduler {
 }
 
 export const groupCommit = new GroupCommitScheduler();
+
+/**
+ * Replicas whose actor lives on the main thread, by group: the node's handles call them directly (no ask, no
+ * mailbox) — the same code the actor runs, minus a hop. A restarting actor leaves the map until it is back.
+ * Keyed by node too: tests run several nodes in one process.
+ */
+export const mainThreadReplicas = new Map<string, RaftGroup>();
+
+export function replicaKey(nodeId: number, group: GroupId): string {
+  return `${nodeId}\u0000${group}`;
+}
