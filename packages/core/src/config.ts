@@ -49,6 +49,8 @@ export interface RaftConfig {
   readonly pendingReadsMax?: number;
   /** Entries a single `propose` batch may carry. Default 4096. */
   readonly proposalEntriesMax?: number;
+  /** Idle groups stop heartbeating and ticking (see quiescence.ts). Default true. */
+  readonly quiesce?: boolean;
 }
 
 export type ResolvedRaftConfig = Required<Omit<RaftConfig, 'random'>> & { readonly random: Random };
@@ -109,5 +111,6 @@ export function resolveConfig(config: RaftConfig): ResolvedRaftConfig {
     disableProposalForwarding: config.disableProposalForwarding ?? false,
     pendingReadsMax: positiveInt('pendingReadsMax', config.pendingReadsMax ?? 4096),
     proposalEntriesMax: positiveInt('proposalEntriesMax', config.proposalEntriesMax ?? 4096),
+    quiesce: config.quiesce ?? true,
   };
 }

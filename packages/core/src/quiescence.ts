@@ -11,6 +11,7 @@ import { NONE } from './types.ts';
 
 /** True when the leader may put the group to sleep: nothing in flight, nothing unknown to any member. */
 export function leaderCanQuiesce(r: Raft): boolean {
+  if (!r.cfg.quiesce) return false;
   // A group configured for lease reads keeps its lease alive (a quiesced leader has none); with safe reads
   // (the default) a lease read asked per request on an idle group simply confirms with one round.
   if (r.cfg.readOnly === 'lease') return false;

@@ -25,6 +25,8 @@ export interface RaftSettings {
   readonly appendBytesMax: number;
   readonly inflightMessagesMax: number;
   readonly uncommittedBytesMax: number;
+  /** Idle groups stop heartbeating and ticking until something happens. */
+  readonly quiesce: boolean;
   /** Take a snapshot (and compact) after this many applied entries. */
   readonly snapshotEntries: number;
   /** Entries kept behind a snapshot so that slightly lagging followers catch up without one. */
@@ -169,6 +171,7 @@ function raftSettings(t: Table): RaftSettings {
     appendBytesMax: int(t, s, 'append_bytes_max', 1 << 20, 1),
     inflightMessagesMax: int(t, s, 'inflight_messages_max', 256, 1, 1 << 16),
     uncommittedBytesMax: int(t, s, 'uncommitted_bytes_max', 64 << 20, 1),
+    quiesce: bool(t, s, 'quiesce', true),
     snapshotEntries: int(t, s, 'snapshot_entries', 10_000, 1),
     compactionMarginEntries: int(t, s, 'compaction_margin_entries', 1_000, 0),
     snapshotBytesMax: int(t, s, 'snapshot_bytes_max', 256 << 20, 1),

@@ -124,6 +124,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
         appendBytesMax: r.appendBytesMax,
         inflightMessagesMax: r.inflightMessagesMax,
         uncommittedBytesMax: r.uncommittedBytesMax,
+        quiesce: r.quiesce,
         random: (p.nodeId * 0x9e3779b1 + hash(p.spec.id)) >>> 0,
       },
       snapshotEntries: r.snapshotEntries,
