@@ -22,7 +22,9 @@ describe('snapshot files', () => {
     await g.append(makeEntries('local', 1, 20, 2));
     await g.saveSnapshot(meta(10, 2), bytesOf(1, 10_000));
     await g.saveSnapshot(meta(15, 2), bytesOf(2, 20_000));
-    assert.deepEqual(filesOf('local'), [`${hex('local')}-15-2.snap`], 'the older file is deleted');
+    // The older file is deleted in the background once the record replacing it is durable.
+    await until(() => filesOf('local').length === 1, 'the older file is deleted');
+    assert.deepEqual(filesOf('local'), [`${hex('local')}-15-2.snap`]);
     const h = f.store.group('ahead');
     await h.installSnapshot({ meta: meta(50, 2), data: bytesOf(5, 10) });
     await h.installSnapshot({ meta: meta(50, 2), data: bytesOf(6, 10) });
@@ -54,6 +56,15 @@ describe('snapshot files', () => {
     assert.ok(!filesOf('interrupted').some((name) => name.endsWith('-98.snap') || name.endsWith('-99.snap')));
   });
 });
+
+/** Waits (at most 5 s, polling every 5 ms) until `done()` holds. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 function fileSeqOf(group: string): string {
   const name = filesOf(group)[0] ?? '';
