@@ -4,21 +4,15 @@
  * scheduling noise of several processes on two cores (`node --cpu-prof …`). One JSON line.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromToml, FlotillaClient, silentLogger, startNode } from '@flotilla/node';
+import { freePort } from '../test/ports.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 256);
 
-const free = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+const free = freePort;
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-single-'));
 const ports = await Promise.all(

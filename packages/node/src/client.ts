@@ -268,8 +268,11 @@ export class FlotillaClient {
     return this.call(this.anyAddress(), 'addNode', node, timeoutMs);
   }
 
-  removeNode(id: number, timeoutMs = 120_000): Promise<unknown> {
-    return this.call(this.anyAddress(), 'removeNode', { id }, timeoutMs);
+  /** Removes node `id` from every group and the catalog; the request goes to another member (a node cannot remove itself). */
+  async removeNode(id: number, timeoutMs = 120_000): Promise<unknown> {
+    if (!this.topologyCache) await this.refreshTopology().catch(() => {});
+    const leaving = this.addressOf(id);
+    return this.call(this.anyAddress(leaving), 'removeNode', { id }, timeoutMs);
   }
 
   /** Test-only: tells the node at `address` to drop all traffic with `peers` (needs fault injection on). */
@@ -325,10 +328,13 @@ export class FlotillaClient {
       : new RequestTimeoutError('', this.timeoutMs, 'no node reachable');
   }
 
-  private anyAddress(): string {
+  /** A random known node's address (other than `except`, when there is another). */
+  private anyAddress(except?: string): string {
     const known = Object.values(this.topologyCache?.nodes ?? {});
     const all = known.length > 0 ? known : this.seeds;
-    return all[Math.floor(Math.random() * all.length)]!;
+    const others = except === undefined ? all : all.filter((a) => a !== except);
+    const pool = others.length > 0 ? others : all;
+    return pool[Math.floor(Math.random() * pool.length)]!;
   }
 
   private addressOf(node: NodeId): string | undefined {

@@ -32,7 +32,9 @@ export type InvalidNodeReason =
   | 'missing-rpc-address'
   | 'missing-api-address'
   | 'already-member'
-  | 'not-member';
+  | 'not-member'
+  /** A node was asked to remove itself: it would not see its removal complete (its peers cut it off). */
+  | 'self-removal';
 
 /** `addNode` / `removeNode` refused the node; `reason` says why. */
 export class InvalidNodeError extends FlotillaError {

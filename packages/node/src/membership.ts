@@ -81,6 +81,14 @@ export async function removeNodeFromCluster(
   timeoutMs: number,
 ): Promise<MembershipStatus> {
   if (!ctx.catalog.nodes.has(id)) throw new InvalidNodeError(id, 'not-member', 'the node is not a member');
+  // Once the others apply the removal they refuse this node's links, so the last acknowledgement (and any
+  // retry of it) could never reach it: the request must run on a member that stays.
+  if (id === ctx.selfId)
+    throw new InvalidNodeError(
+      id,
+      'self-removal',
+      'a node cannot remove itself; send the request to another member',
+    );
   const started = performance.now();
   const deadline = started + timeoutMs;
   const groups = orderedGroups(ctx).reverse(); // the catalog group last: the node keeps learning until the end

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { encodeKvCommand } from '@flotilla/core';
+import { InvalidNodeError } from '@flotilla/node';
 import { inProcessCluster } from './helpers.ts';
 
 const cluster = inProcessCluster([1, 2, 3]);
@@ -33,4 +34,19 @@ test('a command sent to any node is forwarded to the leader, committed and reada
       assert.equal(read.value, `v${id}`);
     }
   }
+});
+
+test('a node asked to remove itself refuses with a typed error and changes nothing', async () => {
+  const node1 = cluster.nodes.get(1)!;
+  await assert.rejects(node1.removeNode(1), (error: unknown) => {
+    assert.ok(error instanceof InvalidNodeError, String(error));
+    assert.equal(error.reason, 'self-removal');
+    return true;
+  });
+  assert.ok(node1.catalog.nodes.has(1));
+  const status = await node1.executor.leaderStatus('meta:system');
+  assert.ok(
+    status.progress.some((p) => p.id === 1),
+    'node 1 is still a member of the catalog group',
+  );
 });

@@ -43,41 +43,51 @@ test('add a fourth node and remove one under load; addNode refuses each invalid 
     }),
   );
 
-  const added = (await client.addNode({ id: 4, rpc: cluster.rpc(4), api: cluster.api(4) }, 120_000)) as {
-    groups: number;
-  };
-  assert.equal(added.groups, 3 + 4 + 1);
-  const withFour = await eventually('node 4 votes in every group', 20_000, async () => {
-    const s = await statusOf(client, cluster.api(1));
-    return s.groups.every((g) => g.voters.includes(4)) ? s : undefined;
-  });
-  assert.equal(withFour.groups.length, 8);
-
-  const removed = (await client.removeNode(1, 120_000)) as { groups: number };
-  assert.equal(removed.groups, 8);
-  await eventually('node 1 left every group', 20_000, async () => {
-    const s = await statusOf(client, cluster.api(2));
-    return s.groups.every(
-      (g) => !g.voters.includes(1) && g.voters.length === 3 && g.leaderId !== 1 && g.leaderId !== 0,
-    )
-      ? true
-      : undefined;
-  });
-  stop = true;
-  await load;
+  try {
+    await changeMembershipUnderLoad();
+  } finally {
+    stop = true; // a failed step must not leave the writers running (they would keep the test alive)
+    await load;
+  }
   assert.ok(acked.size > 50, `only ${acked.size} writes acknowledged under load`);
+  await checkNothingLost();
 
-  const remaining = await cluster.client([2, 3, 4], 10_000);
-  for (const [key, value] of acked) assert.equal((await remaining.get(key)).value, value, `lost ${key}`);
-  // The new node holds the data too.
-  const sample = [...acked.keys()].slice(0, 50);
-  await eventually('node 4 applied everything', 15_000, async () => {
-    for (const key of sample) {
-      const r = (await remaining.readFrom(cluster.api(4), remaining.groupOf(key), { op: 'get', key })) as {
-        value: string | null;
-      };
-      if (r.value !== acked.get(key)) return undefined;
-    }
-    return true;
-  });
+  async function changeMembershipUnderLoad(): Promise<void> {
+    const added = (await client.addNode({ id: 4, rpc: cluster.rpc(4), api: cluster.api(4) }, 120_000)) as {
+      groups: number;
+    };
+    assert.equal(added.groups, 3 + 4 + 1);
+    const withFour = await eventually('node 4 votes in every group', 20_000, async () => {
+      const s = await statusOf(client, cluster.api(1));
+      return s.groups.every((g) => g.voters.includes(4)) ? s : undefined;
+    });
+    assert.equal(withFour.groups.length, 8);
+
+    const removed = (await client.removeNode(1, 120_000)) as { groups: number };
+    assert.equal(removed.groups, 8);
+    await eventually('node 1 left every group', 20_000, async () => {
+      const s = await statusOf(client, cluster.api(2));
+      return s.groups.every(
+        (g) => !g.voters.includes(1) && g.voters.length === 3 && g.leaderId !== 1 && g.leaderId !== 0,
+      )
+        ? true
+        : undefined;
+    });
+  }
+
+  async function checkNothingLost(): Promise<void> {
+    const remaining = await cluster.client([2, 3, 4], 10_000);
+    for (const [key, value] of acked) assert.equal((await remaining.get(key)).value, value, `lost ${key}`);
+    // The new node holds the data too.
+    const sample = [...acked.keys()].slice(0, 50);
+    await eventually('node 4 applied everything', 15_000, async () => {
+      for (const key of sample) {
+        const r = (await remaining.readFrom(cluster.api(4), remaining.groupOf(key), { op: 'get', key })) as {
+          value: string | null;
+        };
+        if (r.value !== acked.get(key)) return undefined;
+      }
+      return true;
+    });
+  }
 });

@@ -1,14 +1,14 @@
 /**
  * Real multi-process clusters for tests: each node is a `flotilla start` OS process on loopback with its own
- * LMDB directory; the harness tracks pids and kills what it started. Ports are reserved by binding port 0.
+ * LMDB directory; the harness tracks pids and kills what it started. Ports come from `ports.ts`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlotillaClient } from '@flotilla/node';
 import { cliCommand } from '../src/local-cluster.ts';
+import { freePort } from './ports.ts';
 
 export interface NodePorts {
   readonly rpc: number;
@@ -22,17 +22,6 @@ export interface ClusterOptions {
   readonly userShards?: number;
   /** Log level of the nodes (default warn); their log lines (stdout) are kept in `output` when set. */
   readonly logLevel?: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export class ProcessCluster {
@@ -118,13 +107,14 @@ ${this.options.extraToml ?? ''}
     this.writeConfig(id, members, joining);
     const { command, args } = cliCommand();
     // FLOTILLA_PROFILE_DIR: write a CPU profile per node (processes are then stopped with SIGTERM).
+    // FLOTILLA_TEST_LOGS: the nodes' log lines and stderr go to this process's (for a failing run).
     const profile = process.env.FLOTILLA_PROFILE_DIR
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLOTILLA_PROFILE_DIR}`]
       : [];
     const child = spawn(command, [...profile, ...args, 'start', '--config', this.configPath(id)], {
       stdio: [
         'ignore',
-        this.options.logLevel ? 'pipe' : 'ignore',
+        this.options.logLevel ? 'pipe' : process.env.FLOTILLA_TEST_LOGS ? 'inherit' : 'ignore',
         process.env.FLOTILLA_TEST_LOGS ? 'inherit' : 'ignore',
       ],
     });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { FlotillaClient } from '@flotilla/node';
 import { cliCommand } from '../src/local-cluster.ts';
+import { freePort } from './ports.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-standalone-'));
 let child: ChildProcess | undefined;
@@ -14,15 +14,6 @@ after(() => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The same application code as against a cluster: put, conditional put, delete, reads. */
 async function application(client: FlotillaClient): Promise<void> {
