@@ -8,14 +8,26 @@ import { PeerUnreachableError } from '@flotilla/core';
 
 export class FaultyTransport implements Transport {
   private readonly blocked = new Set<NodeId>();
+  private handler: TransportHandler | undefined;
   readonly counters = { droppedOut: 0, droppedIn: 0 };
 
   constructor(private readonly inner: Transport) {}
 
-  /** Drops all traffic with `peers` (replacing the previous set); an empty list heals. */
+  /**
+   * Drops all traffic with `peers` (replacing the previous set); an empty list heals. Each link that goes
+   * down or comes back is reported, as the real transport does when its liveness ping fails or a link
+   * reopens, so that quiesced groups wake up and elect (a partition that nobody reports would leave a
+   * quiesced follower asleep forever, which no real network does).
+   */
   block(peers: readonly NodeId[]): void {
+    const before = new Set(this.blocked);
     this.blocked.clear();
     for (const p of peers) this.blocked.add(p);
+    const changed = [
+      ...peers.filter((p) => !before.has(p)),
+      ...[...before].filter((p) => !this.blocked.has(p)),
+    ];
+    for (const p of changed) this.handler?.peerUnreachable(p);
   }
 
   get blockedPeers(): NodeId[] {
@@ -23,6 +35,7 @@ export class FaultyTransport implements Transport {
   }
 
   start(handler: TransportHandler): Promise<void> {
+    this.handler = handler;
     return this.inner.start({
       ...handler,
       deliver: (from, group, payload) => {

@@ -130,6 +130,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
       snapshotEntries: r.snapshotEntries,
       compactionMarginEntries: r.compactionMarginEntries,
       requestTimeoutMs: p.requestTimeoutMs,
+      tickMs: r.tickMs,
       logger: { info: () => {}, warn: () => {}, error: () => {} },
       io: {
         send: (to, message) =>

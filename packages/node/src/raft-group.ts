@@ -61,6 +61,38 @@ export interface RaftGroupOptions {
   readonly logger: GroupLogger;
   /** Proposals waiting for commit per group; past it `propose` fails fast (backpressure). */
   readonly pendingProposalsMax?: number;
+  /** Real time of one Raft tick (the host's ticker period). */
+  readonly tickMs: number;
+  /** Monotonic clock in ms (default `performance.now`); the group's ticks follow it, see `RaftClock`. */
+  readonly now?: () => number;
+}
+
+/**
+ * Turns real time into Raft ticks. A timer delivers one tick per firing, but timers fire late under load
+ * and not at all while the process is stopped (SIGSTOP, a VM pause, a long GC): a leader counting timer
+ * firings would believe its lease lasts longer than its followers' election timeouts, and serve stale
+ * reads after a pause (the linearizability test caught exactly that). So every firing delivers the ticks
+ * that real time says are due, and the group catches up before anything that relies on its clock.
+ */
+export class RaftClock {
+  private tickedUntil: number;
+  constructor(
+    private readonly tickMs: number,
+    private readonly now: () => number,
+    /** Past this many ticks at once (a long pause), the rest are skipped: every timeout has fired by then. */
+    private readonly burstMax: number,
+  ) {
+    this.tickedUntil = now();
+  }
+
+  /** Ticks due since the last call (possibly 0); the baseline moves on by whole ticks. */
+  due(): number {
+    const elapsed = this.now() - this.tickedUntil;
+    if (elapsed < this.tickMs) return 0;
+    const ticks = Math.floor(elapsed / this.tickMs);
+    this.tickedUntil += ticks * this.tickMs;
+    return Math.min(ticks, this.burstMax);
+  }
 }
 
 interface ProposalWaiter {
@@ -95,6 +127,7 @@ export class RaftGroup {
   /** Snapshot data streamed in by the transport, waiting for the leader's snapshot message. */
   private stagedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | undefined;
   readonly counters = { proposals: 0, applied: 0, decodeErrors: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
+  private readonly clock: RaftClock;
 
   constructor(options: RaftGroupOptions) {
     this.options = options;
@@ -112,6 +145,9 @@ export class RaftGroup {
       stableStorage: options.storage,
       applied: options.stateMachine.appliedIndex,
     });
+    // Two of the longest election timeouts: past that every timer has fired, more ticks change nothing.
+    const burstMax = 4 * (options.raft.electionTicks ?? 10);
+    this.clock = new RaftClock(options.tickMs, options.now ?? (() => performance.now()), burstMax);
   }
 
   get isLeader(): boolean {
@@ -126,11 +162,17 @@ export class RaftGroup {
     return this.raft.status();
   }
 
+  /** The host's ticker fired: delivers the ticks real time says are due (see `RaftClock`). */
   tick(): void {
     if (this.stopped) return;
-    this.raft.tick();
+    this.catchUpClock();
     this.expireReads();
     this.kick();
+  }
+
+  /** Brings the core's tick count up to real time; called before anything that depends on it (leases). */
+  private catchUpClock(): void {
+    for (let n = this.clock.due(); n > 0; n--) this.raft.tick();
   }
 
   /** Reads whose answer never came (a forwarded read lost with its leader) fail after the request timeout. */
@@ -166,6 +208,8 @@ export class RaftGroup {
       this.stagedSnapshot = undefined;
       message = { ...message, snapshot: { meta: message.snapshot.meta, data: staged.data } };
     }
+    // A message may be judged on the clock (a follower's forwarded lease read, a vote during a lease).
+    this.catchUpClock();
     this.raft.step(message);
     this.kick();
   }
@@ -225,6 +269,7 @@ export class RaftGroup {
       this.reads.set(id, { index: undefined, startedMs: performance.now(), resolve, reject }),
     );
     try {
+      if (lease) this.catchUpClock(); // a process resumed from a pause must not trust its old lease
       this.raft.readIndex(context, { lease });
     } catch (error) {
       this.reads.delete(id);
