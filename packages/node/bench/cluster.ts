@@ -3,17 +3,29 @@
  * 100-byte values through the client library at 1, 16, 64 and 256 requests in flight. One JSON line per level:
  * {"bench":"cluster-write","inflight":C,"ops_per_s":N,"p50_ms":P,"p99_ms":Q}
  */
-import { ProcessCluster, waitForFormation } from '../test/process-cluster.ts';
+import { eventually, ProcessCluster, waitForFormation } from '../test/process-cluster.ts';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,64,256').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const VALUE = 'x'.repeat(100);
 
-const cluster = new ProcessCluster({ extraToml: process.env.BENCH_TOML ?? '' });
+const cluster = new ProcessCluster({
+  extraToml: process.env.BENCH_TOML ?? '',
+  clusterToml: process.env.BENCH_CLUSTER_TOML ?? '',
+});
 try {
   await cluster.start([1, 2, 3]);
   const client = await cluster.client([1, 2, 3], 10_000);
   await waitForFormation(cluster, client, [1, 2, 3]);
+  // Steady state: leader balancing spreads the leaders (12 per node) within a few seconds of formation.
+  const leaders = await eventually('balanced leaders', 20_000, async () => {
+    const statuses = await waitForFormation(cluster, client, [1, 2, 3]);
+    const counts: Record<number, number> = {};
+    for (const g of statuses[0]!.groups) counts[g.leaderId] = (counts[g.leaderId] ?? 0) + 1;
+    const most = Math.max(...Object.values(counts));
+    return most <= Math.ceil(statuses[0]!.groups.length / 3) ? counts : undefined;
+  }).catch(() => 'unbalanced');
+  console.log(JSON.stringify({ bench: 'cluster-leaders', leaders }));
   await client.refreshTopology();
   // Warm up every group's path (leader routing, connections, JIT).
   await Promise.all(Array.from({ length: 256 }, (_, i) => client.put(`warm-${i}`, VALUE)));

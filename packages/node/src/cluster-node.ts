@@ -27,6 +27,7 @@ import {
 } from './group-actor.ts';
 import { GroupHandle } from './group-handle.ts';
 import { CATALOG_GROUP, type CatalogGroup, defaultLayout, type GroupKind } from './layout.ts';
+import { LeaderBalancer } from './leader-balancer.ts';
 import type { Logger } from './logger.ts';
 import { addNodeToCluster, type MembershipStatus, removeNodeFromCluster } from './membership.ts';
 import { RaftExecutor } from './raft-executor.ts';
@@ -99,7 +100,20 @@ export class ClusterNode {
       knowsGroup: (group) => this.catalog.groups.has(group),
     });
     this.catalog.onChange = () => this.scheduleReconcile();
+    const intervalMs = this.config.cluster?.leaderBalanceIntervalMs ?? 0;
+    this.balancer = new LeaderBalancer({
+      selfId: this.id,
+      groups: () => this.groups.values(),
+      members: () => [...this.catalog.nodes.keys()],
+      intervalMs,
+      holdMs: 2 * intervalMs,
+      transfersPerRound: 4,
+      logger: this.log.child({ component: 'raft' }),
+    });
   }
+
+  /** Hands this node's excess leaderships to the members that lead fewest (see `leader-balancer.ts`). */
+  readonly balancer: LeaderBalancer;
 
   /** The actor system hosting the replicas (after `start`). */
   get actors(): ActorSystem | undefined {
@@ -144,11 +158,13 @@ export class ClusterNode {
       groups: defaultLayout(this.config.sharding),
     });
     await this.openGroup({ id: CATALOG_GROUP, kind: 'catalog', founders }, [initialCatalog]);
+    this.balancer.start();
   }
 
   private leaderChanged(group: GroupId, leaderId: NodeId, term: number): void {
     const g = this.groups.get(group);
     if (!g) return;
+    if (g.leaderId !== leaderId) g.leaderSinceMs = performance.now();
     g.leaderId = leaderId;
     g.term = term;
     this.log.info({ component: 'raft', group, leader: leaderId, term }, 'leader changed');
@@ -380,6 +396,7 @@ export class ClusterNode {
    */
   async stop(options: { transferLeadership?: boolean; transferWaitMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
+    await this.balancer.stop();
     if ((options.transferLeadership ?? true) && this.system)
       await this.handOverLeadership(options.transferWaitMs ?? 2_000);
     this.stopped = true;

@@ -42,6 +42,8 @@ export interface ClusterSettings {
   readonly peerWaitRetries: number;
   readonly peerWaitBackoffMs: number;
   readonly peerWaitBackoffMaxMs: number;
+  /** Period of leader balancing rounds (`leader-balancer.ts`); 0 turns balancing off. */
+  readonly leaderBalanceIntervalMs: number;
 }
 
 export interface NodeConfig {
@@ -221,6 +223,14 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
       peerWaitRetries: int(clusterTable, 'cluster', 'peer_wait_retries', 50, 0, 100_000),
       peerWaitBackoffMs: int(clusterTable, 'cluster', 'peer_wait_backoff_ms', 50, 1),
       peerWaitBackoffMaxMs: int(clusterTable, 'cluster', 'peer_wait_backoff_max_ms', 2_000, 1),
+      leaderBalanceIntervalMs: int(
+        clusterTable,
+        'cluster',
+        'leader_balance_interval_ms',
+        1_000,
+        0,
+        3_600_000,
+      ),
     };
   }
   const self = cluster?.members.find((m) => m.id === id);

@@ -24,6 +24,8 @@ import { fromWireError } from './wire-errors.ts';
 export class GroupHandle {
   leaderId: NodeId = 0;
   term = 0;
+  /** When the leader last changed, as this node saw it (performance.now() ms). */
+  leaderSinceMs = performance.now();
 
   private readonly key: string;
 

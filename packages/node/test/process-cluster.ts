@@ -19,6 +19,8 @@ export interface NodePorts {
 export interface ClusterOptions {
   /** Extra TOML appended to every node's config (e.g. `[raft]` settings). */
   readonly extraToml?: string;
+  /** Extra keys of every node's `[cluster]` section (e.g. `leader_balance_interval_ms = 0`). */
+  readonly clusterToml?: string;
   readonly userShards?: number;
   /** Log level of the nodes (default warn); their log lines (stdout) are kept in `output` when set. */
   readonly logLevel?: string;
@@ -86,6 +88,7 @@ ${list}
 join = ${joining}
 peer_wait_backoff_ms = 10
 peer_wait_backoff_max_ms = 200
+${this.options.clusterToml ?? ''}
 
 [sharding]
 user_shards = ${this.options.userShards ?? 32}
