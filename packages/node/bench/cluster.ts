@@ -1,62 +1,113 @@
 /**
  * `pnpm bench:cluster` (a benchmark, not a test): 3 node processes on loopback, 36 groups, fsync on; writes of
  * 100-byte values through the client library at 1, 16, 64 and 256 requests in flight. One JSON line per level:
- * {"bench":"cluster-write","inflight":C,"ops_per_s":N,"p50_ms":P,"p99_ms":Q}
+ * {"bench":"cluster-write","placement":"preferred"|"balanced","inflight":C,"ops_per_s":N,"p50_ms":P,"p99_ms":Q,"cpu_us_per_op":U,"client_cpu_us_per_op":V}
+ * where U is the CPU time (user + system, from /proc on Linux) of the three node processes per write, and V the
+ * client's: on a shared 2-core box throughput moves with the neighbours' load, CPU per write much less.
  */
+import { readFileSync } from 'node:fs';
 import { eventually, ProcessCluster, waitForFormation } from '../test/process-cluster.ts';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,64,256').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const VALUE = 'x'.repeat(100);
 
-const cluster = new ProcessCluster({
-  extraToml: process.env.BENCH_TOML ?? '',
-  clusterToml: process.env.BENCH_CLUSTER_TOML ?? '',
-});
-try {
-  await cluster.start([1, 2, 3]);
-  const client = await cluster.client([1, 2, 3], 10_000);
-  await waitForFormation(cluster, client, [1, 2, 3]);
-  // Steady state: leader balancing spreads the leaders (12 per node) within a few seconds of formation.
-  const leaders = await eventually('balanced leaders', 20_000, async () => {
-    const statuses = await waitForFormation(cluster, client, [1, 2, 3]);
-    const counts: Record<number, number> = {};
-    for (const g of statuses[0]!.groups) counts[g.leaderId] = (counts[g.leaderId] ?? 0) + 1;
-    const most = Math.max(...Object.values(counts));
-    return most <= Math.ceil(statuses[0]!.groups.length / 3) ? counts : undefined;
-  }).catch(() => 'unbalanced');
-  console.log(JSON.stringify({ bench: 'cluster-leaders', leaders }));
-  await client.refreshTopology();
-  // Warm up every group's path (leader routing, connections, JIT).
-  await Promise.all(Array.from({ length: 256 }, (_, i) => client.put(`warm-${i}`, VALUE)));
-  for (const inflight of LEVELS) {
-    const latencies: number[] = [];
-    let seq = 0;
-    const deadline = performance.now() + SECONDS * 1000;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: inflight }, async (_, w) => {
-        while (performance.now() < deadline) {
-          const t = performance.now();
-          await client.put(`w${w}-${seq++}`, VALUE);
-          latencies.push(performance.now() - t);
-        }
-      }),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
-    const pct = (p: number) =>
-      Number(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!.toFixed(3));
-    console.log(
-      JSON.stringify({
-        bench: 'cluster-write',
-        inflight,
-        ops_per_s: Math.round(latencies.length / seconds),
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
-      }),
-    );
+/** CPU seconds (user + system) a process has used so far; undefined where /proc is missing. */
+function cpuSeconds(pid: number | 'self'): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
   }
-} finally {
-  await cluster.stop();
+}
+
+function nodesCpu(pids: number[]): number | undefined {
+  let total = 0;
+  for (const pid of pids) {
+    const s = cpuSeconds(pid);
+    if (s === undefined) return undefined;
+    total += s;
+  }
+  return total;
+}
+
+const perOp = (before: number | undefined, after: number | undefined, ops: number) =>
+  before === undefined || after === undefined || ops === 0
+    ? null
+    : Number((((after - before) / ops) * 1e6).toFixed(1));
+
+/**
+ * Leader placements measured, each on a fresh cluster: `preferred` (`preferred_leaders = [1]`: every group's
+ * leader on node 1, the single-leader shape etcd has, and what batches best when all nodes share one host)
+ * and `balanced` (12 leaders per node, the default, which spreads leader work over hosts).
+ */
+const PLACEMENTS = (process.env.BENCH_PLACEMENTS ?? 'preferred,balanced').split(',');
+
+for (const placement of PLACEMENTS) await measure(placement);
+
+async function measure(placement: string): Promise<void> {
+  const preferred = placement === 'preferred';
+  const cluster = new ProcessCluster({
+    extraToml: process.env.BENCH_TOML ?? '',
+    clusterToml: `${preferred ? 'preferred_leaders = [1]' : ''}\n${process.env.BENCH_CLUSTER_TOML ?? ''}`,
+  });
+  try {
+    await cluster.start([1, 2, 3]);
+    const client = await cluster.client([1, 2, 3], 10_000);
+    await waitForFormation(cluster, client, [1, 2, 3]);
+    // Steady state: the balancer places the leaders (all on node 1, or 12 per node) within seconds.
+    const leaders = await eventually('leaders placed', 30_000, async () => {
+      const statuses = await waitForFormation(cluster, client, [1, 2, 3]);
+      const groups = statuses[0]!.groups;
+      const counts: Record<number, number> = {};
+      for (const g of groups) counts[g.leaderId] = (counts[g.leaderId] ?? 0) + 1;
+      const placed = preferred
+        ? counts[1] === groups.length
+        : Math.max(...Object.values(counts)) <= Math.ceil(groups.length / 3);
+      return placed ? counts : undefined;
+    }).catch(() => 'not placed in 30 s');
+    console.log(JSON.stringify({ bench: 'cluster-leaders', placement, leaders }));
+    await client.refreshTopology();
+    // Warm up every group's path (leader routing, connections, JIT).
+    await Promise.all(Array.from({ length: 256 }, (_, i) => client.put(`warm-${i}`, VALUE)));
+    for (const inflight of LEVELS) {
+      const latencies: number[] = [];
+      let seq = 0;
+      const deadline = performance.now() + SECONDS * 1000;
+      const pids = [...cluster.processes.values()].map((c) => c.pid!);
+      const nodesBefore = nodesCpu(pids);
+      const clientBefore = cpuSeconds('self');
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: inflight }, async (_, w) => {
+          while (performance.now() < deadline) {
+            const t = performance.now();
+            await client.put(`w${w}-${seq++}`, VALUE);
+            latencies.push(performance.now() - t);
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = perOp(nodesBefore, nodesCpu(pids), latencies.length);
+      const clientCpu = perOp(clientBefore, cpuSeconds('self'), latencies.length);
+      latencies.sort((a, b) => a - b);
+      const pct = (p: number) =>
+        Number(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!.toFixed(3));
+      console.log(
+        JSON.stringify({
+          bench: 'cluster-write',
+          placement,
+          inflight,
+          ops_per_s: Math.round(latencies.length / seconds),
+          p50_ms: pct(0.5),
+          p99_ms: pct(0.99),
+          cpu_us_per_op: cpu,
+          client_cpu_us_per_op: clientCpu,
+        }),
+      );
+    }
+  } finally {
+    await cluster.stop();
+  }
 }

@@ -108,6 +108,7 @@ export class ClusterNode {
       intervalMs,
       holdMs: 2 * intervalMs,
       transfersPerRound: 4,
+      preferredLeaders: this.config.cluster?.preferredLeaders ?? [],
       logger: this.log.child({ component: 'raft' }),
     });
   }

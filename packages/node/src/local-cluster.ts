@@ -55,6 +55,8 @@ log_level = "warn"
 members = [
 ${members}
 ]
+# Every node on one host: one leader for all groups batches best (see leader-balancer.ts).
+preferred_leaders = [${ids[0]}]
 
 [security]
 secret = "local-cluster-demo-secret"

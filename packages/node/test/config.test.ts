@@ -49,6 +49,14 @@ test('each invalid value is an InvalidConfigError that names its key', () => {
   rejects({ ...base(), raft: { read_only: 'lease', check_quorum: false } }, 'raft.read_only');
   rejects({ ...base(), raft: { tick_ms: 'ten' } }, 'raft.tick_ms');
   rejects({ ...base(), sharding: { user_shards: 0 } }, 'sharding.user_shards');
+  const members = [member(1), member(2)];
+  rejects({ ...base(), cluster: { members, preferred_leaders: 1 } }, 'cluster.preferred_leaders');
+  rejects({ ...base(), cluster: { members, preferred_leaders: [0] } }, 'cluster.preferred_leaders');
+  rejects({ ...base(), cluster: { members, preferred_leaders: [2, 2] } }, 'cluster.preferred_leaders');
+  rejects(
+    { ...base(), cluster: { members, leader_balance_interval_ms: -1 } },
+    'cluster.leader_balance_interval_ms',
+  );
 });
 
 test('a joining node need not be listed among the members', () => {

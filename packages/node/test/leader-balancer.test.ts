@@ -8,6 +8,8 @@ import {
   LeaderBalancer,
   leaderCounts,
   pickReceiver,
+  preferenceRank,
+  preferredReceiver,
   readyVoters,
 } from '../src/leader-balancer.ts';
 import { silentLogger } from '../src/logger.ts';
@@ -112,4 +114,34 @@ test('a round hands only the excess, a few at a time, never a group led for less
   );
   assert.deepEqual([...counts.values()], [4, 4, 4]);
   assert.equal(await balancer.round(10_000), 0, 'balanced: nothing moves');
+});
+
+test('preferences: leadership goes to the first preferred caught-up voter, then balances among the rest', async () => {
+  assert.equal(preferenceRank([2, 1], 2), 0);
+  assert.equal(preferenceRank([2, 1], 3), Number.POSITIVE_INFINITY);
+  assert.equal(preferredReceiver([2, 1], 3, [1, 2]), 2);
+  assert.equal(preferredReceiver([2, 1], 1, [3]), undefined, 'node 1 outranks node 3');
+  assert.equal(preferredReceiver([], 1, [2, 3]), undefined, 'no preferences: nobody outranks');
+
+  // Node 3 (unlisted) leads 6 groups; node 1 is preferred. Everything goes to node 1, 4 per round.
+  const groups = Array.from({ length: 6 }, (_, i) => new FakeGroup(`g${i}`, 3, 3));
+  const options = {
+    selfId: 3,
+    groups: () => groups,
+    members: () => [1, 2, 3],
+    intervalMs: 1_000,
+    holdMs: 0,
+    transfersPerRound: 4,
+    preferredLeaders: [1],
+    logger: silentLogger(),
+  };
+  const balancer = new LeaderBalancer(options);
+  assert.equal(await balancer.round(0), 4);
+  assert.equal(await balancer.round(0), 2);
+  assert.ok(groups.every((g) => g.leaderId === 1));
+
+  // The preferred node keeps what it leads, however many.
+  const onOne = Array.from({ length: 6 }, (_, i) => new FakeGroup(`h${i}`, 1, 1));
+  const preferredNode = new LeaderBalancer({ ...options, selfId: 1, groups: () => onOne });
+  assert.equal(await preferredNode.round(0), 0);
 });
