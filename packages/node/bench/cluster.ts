@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { eventually, ProcessCluster, waitForFormation } from '../test/process-cluster.ts';
+import { etcdAvailable, measureEtcd, withEtcd } from './etcd-baseline.ts';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,64,256').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -44,9 +45,67 @@ const perOp = (before: number | undefined, after: number | undefined, ops: numbe
  */
 const PLACEMENTS = (process.env.BENCH_PLACEMENTS ?? 'preferred,balanced').split(',');
 
-for (const placement of PLACEMENTS) await measure(placement);
+interface Level {
+  readonly inflight: number;
+  readonly ops_per_s: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly cpu_us_per_op: number | null;
+  readonly client_cpu_us_per_op: number | null;
+}
 
-async function measure(placement: string): Promise<void> {
+const results = new Map<string, Level[]>();
+for (const placement of PLACEMENTS) results.set(placement, await measure(placement));
+await compareWithEtcd();
+
+/**
+ * The same levels against etcd (see etcd-baseline.ts), then one ratio line per placement and level:
+ * {"bench":"cluster-vs-etcd","placement":P,"inflight":C,"throughput_ratio":X,"p50_ratio":Y} (X > 1 and Y < 1
+ * mean Flotilla is faster). BENCH_ETCD=0 skips it.
+ */
+async function compareWithEtcd(): Promise<void> {
+  if (process.env.BENCH_ETCD === '0') return;
+  if (!etcdAvailable()) {
+    console.log(JSON.stringify({ bench: 'etcd-write', skipped: 'no etcd binary (scripts/ensure-etcd.sh)' }));
+    return;
+  }
+  const etcd: Level[] = await withEtcd(async (client, pids) => {
+    await Promise.all(Array.from({ length: 256 }, (_, i) => client.put(`warm-${i}`).value(VALUE)));
+    const levels: Level[] = [];
+    for (const inflight of LEVELS) {
+      const nodesBefore = nodesCpu(pids);
+      const clientBefore = cpuSeconds('self');
+      const level = await measureEtcd(client, inflight, SECONDS, VALUE);
+      const ops = Math.round(level.ops_per_s * SECONDS);
+      const row = {
+        ...level,
+        cpu_us_per_op: perOp(nodesBefore, nodesCpu(pids), ops),
+        client_cpu_us_per_op: perOp(clientBefore, cpuSeconds('self'), ops),
+      };
+      console.log(JSON.stringify({ bench: 'etcd-write', ...row }));
+      levels.push(row);
+    }
+    return levels;
+  });
+  for (const [placement, levels] of results) {
+    for (const ours of levels) {
+      const theirs = etcd.find((e) => e.inflight === ours.inflight);
+      if (!theirs) continue;
+      console.log(
+        JSON.stringify({
+          bench: 'cluster-vs-etcd',
+          placement,
+          inflight: ours.inflight,
+          throughput_ratio: Number((ours.ops_per_s / theirs.ops_per_s).toFixed(2)),
+          p50_ratio: Number((ours.p50_ms / theirs.p50_ms).toFixed(2)),
+        }),
+      );
+    }
+  }
+}
+
+async function measure(placement: string): Promise<Level[]> {
+  const levels: Level[] = [];
   const preferred = placement === 'preferred';
   const cluster = new ProcessCluster({
     extraToml: process.env.BENCH_TOML ?? '',
@@ -94,20 +153,19 @@ async function measure(placement: string): Promise<void> {
       latencies.sort((a, b) => a - b);
       const pct = (p: number) =>
         Number(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!.toFixed(3));
-      console.log(
-        JSON.stringify({
-          bench: 'cluster-write',
-          placement,
-          inflight,
-          ops_per_s: Math.round(latencies.length / seconds),
-          p50_ms: pct(0.5),
-          p99_ms: pct(0.99),
-          cpu_us_per_op: cpu,
-          client_cpu_us_per_op: clientCpu,
-        }),
-      );
+      const level: Level = {
+        inflight,
+        ops_per_s: Math.round(latencies.length / seconds),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        cpu_us_per_op: cpu,
+        client_cpu_us_per_op: clientCpu,
+      };
+      console.log(JSON.stringify({ bench: 'cluster-write', placement, ...level }));
+      levels.push(level);
     }
   } finally {
     await cluster.stop();
   }
+  return levels;
 }

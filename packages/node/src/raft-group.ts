@@ -97,6 +97,8 @@ export class RaftClock {
 
 interface ProposalWaiter {
   readonly term: number;
+  /** Set when leadership was lost: past this time (performance.now() ms) the outcome is reported unknown. */
+  orphanDeadline?: number;
   resolve(result: unknown): void;
   reject(error: Error): void;
 }
@@ -128,6 +130,8 @@ export class RaftGroup {
   private stagedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | undefined;
   readonly counters = { proposals: 0, applied: 0, decodeErrors: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
   private readonly clock: RaftClock;
+  /** Some waiting proposals were orphaned by a lost leadership (see `orphanProposals`). */
+  private orphans = false;
 
   constructor(options: RaftGroupOptions) {
     this.options = options;
@@ -167,6 +171,7 @@ export class RaftGroup {
     if (this.stopped) return;
     this.catchUpClock();
     this.expireReads();
+    this.expireOrphans();
     this.kick();
   }
 
@@ -250,6 +255,11 @@ export class RaftGroup {
     if (result.forwarded) return Promise.reject(new NotLeaderError(this.id, result.leaderId));
     this.counters.proposals++;
     const { lastIndex, term } = result;
+    // A waiter left from an earlier term at this index lost its entry: this leader's log holds every
+    // committed entry, and it has just put another one there.
+    this.proposals
+      .get(lastIndex)
+      ?.reject(new ProposalDroppedError(this.id, 'a new leader overwrote the entry'));
     const promise = new Promise<unknown>((resolve, reject) =>
       this.proposals.set(lastIndex, { term, resolve, reject }),
     );
@@ -341,7 +351,7 @@ export class RaftGroup {
   }
 
   private applyReady(rd: Ready): void {
-    if (rd.softState && rd.softState.role !== 'leader' && this.proposals.size > 0) this.failProposals();
+    if (rd.softState && rd.softState.role !== 'leader' && this.proposals.size > 0) this.orphanProposals();
     if (rd.softState && rd.softState.leaderId !== this.lastLeader) {
       this.lastLeader = rd.softState.leaderId;
       this.options.io.leaderChanged?.(this, rd.softState.leaderId, this.raft.term);
@@ -436,18 +446,39 @@ export class RaftGroup {
   }
 
   /**
-   * Leadership was lost: the pending proposals may still commit (if the new leader has them) or be
-   * overwritten. Their callers learn now that the outcome is unknown, instead of waiting out their timeout;
-   * a command with a client session can be sent again safely (a duplicate returns the first result).
+   * Leadership was lost (a transfer, the balancer, a partition): the pending proposals may still commit,
+   * when the new leader has them, or be overwritten. Their waiters stay, keyed by index and term, as etcd's
+   * do: applying the entry at their index here settles them (the result when the term matches, a definite
+   * `ProposalDropped` when another entry took the index). One still unsettled after the request timeout
+   * (this replica cut off) learns that the outcome is unknown; a command with a session may then be resent.
    */
-  private failProposals(): void {
-    const error = new RequestTimeoutError(
-      this.id,
-      0,
-      'leadership lost before the entry was applied; outcome unknown',
-    );
-    for (const w of this.proposals.values()) w.reject(error);
-    this.proposals.clear();
+  private orphanProposals(): void {
+    const deadline = performance.now() + this.options.requestTimeoutMs;
+    for (const w of this.proposals.values()) w.orphanDeadline ??= deadline;
+    this.orphans = true;
+  }
+
+  /** Proposals orphaned by a lost leadership whose entry did not come back in time: outcome unknown. */
+  private expireOrphans(): void {
+    if (!this.orphans) return;
+    const now = performance.now();
+    let left = false;
+    for (const [index, w] of this.proposals) {
+      if (w.orphanDeadline === undefined) continue;
+      if (now < w.orphanDeadline) {
+        left = true;
+        continue;
+      }
+      this.proposals.delete(index);
+      w.reject(
+        new RequestTimeoutError(
+          this.id,
+          this.options.requestTimeoutMs,
+          'leadership lost and the entry did not come back; outcome unknown',
+        ),
+      );
+    }
+    this.orphans = left;
   }
 
   private readId(context: Uint8Array): number {

@@ -1,8 +1,9 @@
 /**
- * The replica's clock: Raft ticks follow real time, not timer firings. Three `RaftGroup`s over memory
- * storage and a hand-driven network and clock replay the pause that broke linearizability in the fault
- * test: a leader holding a read lease is stopped (SIGSTOP), the others elect a new leader and commit, and
- * the old leader resumes and is asked for a lease read before its ticker fires again.
+ * `RaftGroup`, the replica driver, with three of them over memory storage and a hand-driven network and clock.
+ * Its clock: Raft ticks follow real time, not timer firings (the pause that broke linearizability in the fault
+ * test: a leader holding a read lease is stopped, the others elect and commit, the old leader resumes and is
+ * asked for a lease read before its ticker fires again). Its proposals: a leadership change does not fail
+ * the proposals in flight; they settle when their index is applied.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -37,6 +38,8 @@ class Harness {
   readonly groups = new Map<number, RaftGroup>();
   /** Nodes that are stopped: they neither receive, send nor tick. */
   readonly paused = new Set<number>();
+  /** Messages this says to drop are lost (a one-way network fault). */
+  drop: ((from: number, to: number) => boolean) | undefined;
   private readonly inFlight: { from: number; to: number; payload: Uint8Array }[] = [];
   private readonly scheduled = new Set<RaftGroup>();
 
@@ -83,7 +86,7 @@ class Harness {
       await new Promise((resolve) => setImmediate(resolve));
       const messages = this.inFlight.splice(0);
       for (const m of messages) {
-        if (this.paused.has(m.from) || this.paused.has(m.to)) continue;
+        if (this.paused.has(m.from) || this.paused.has(m.to) || this.drop?.(m.from, m.to)) continue;
         this.groups.get(m.to)?.deliver(m.payload);
       }
       if (messages.length === 0 && this.scheduled.size === 0 && ready.length === 0) return;
@@ -167,4 +170,60 @@ test('a leader resumed from a pause does not serve a lease read from its expired
       'never the value overwritten during the pause',
     );
   assert.equal(old.isLeader, false, 'the paused leader stepped down');
+});
+
+test('proposals in flight survive a change of leader: they resolve with their result once applied', async () => {
+  const h = new Harness();
+  await h.start([1, 2, 3]);
+  h.groups.get(1)!.campaign();
+  await h.settle();
+  await h.elapse(10 * TICK_MS);
+  const old = h.groups.get(1)!;
+  assert.ok(old.isLeader);
+  // The followers get the entries but their answers are lost, so the leader cannot commit them; then it stops,
+  // and another leader (which has them) commits them in its term. etcd's waiters survive this; ours must too.
+  h.drop = (_from, to) => to === 1;
+  const writes = ['a', 'b', 'c'].map((v, i) =>
+    old.propose(encodeKvCommand({ op: 'put', key: v, value: v }, { clientId: 'c1', sequence: i + 1 })),
+  );
+  await h.settle();
+  h.paused.add(1);
+  await h.elapse(6 * ELECTION_TICKS * TICK_MS);
+  const next = h.leader();
+  assert.ok(next && next !== old, 'another leader');
+  h.paused.delete(1);
+  h.drop = undefined;
+  await h.elapse(6 * ELECTION_TICKS * TICK_MS);
+  assert.equal(old.isLeader, false);
+  const results = (await Promise.all(writes)) as { ok: boolean }[];
+  assert.ok(
+    results.every((r) => r.ok),
+    JSON.stringify(results),
+  );
+  const read = next.query({ op: 'get', key: 'c' }, 'linearizable');
+  await h.settle();
+  assert.equal(((await read) as { value: string }).value, 'c');
+});
+
+test('a proposal whose entry another leader overwrote fails with ProposalDropped, not a timeout', async () => {
+  const h = new Harness();
+  await h.start([1, 2, 3]);
+  h.groups.get(1)!.campaign();
+  await h.settle();
+  await h.elapse(10 * TICK_MS);
+  const old = h.groups.get(1)!;
+  // Cut off, the leader appends an entry nobody else gets; the others elect and commit their own.
+  h.paused.add(1);
+  const lost = old.propose(encodeKvCommand({ op: 'put', key: 'x', value: 'lost' })).then(
+    () => 'applied',
+    (error: Error) => error.name,
+  );
+  await h.elapse(6 * ELECTION_TICKS * TICK_MS);
+  await h.put('x', 'kept');
+  await h.put('y', 'more');
+  h.paused.delete(1);
+  await h.elapse(6 * ELECTION_TICKS * TICK_MS);
+  assert.equal(old.isLeader, false);
+  assert.equal(await lost, 'ProposalDroppedError');
+  assert.equal(((await old.query({ op: 'get', key: 'x' }, 'stale')) as { value: string }).value, 'kept');
 });
