@@ -6,7 +6,7 @@
  * client's: on a shared 2-core box throughput moves with the neighbours' load, CPU per write much less.
  */
 import { readFileSync } from 'node:fs';
-import { eventually, ProcessCluster, waitForFormation } from '../test/process-cluster.ts';
+import { eventually, leadersPerNode, ProcessCluster, waitForFormation } from '../test/process-cluster.ts';
 import { etcdAvailable, measureEtcd, withEtcd } from './etcd-baseline.ts';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,64,256').split(',').map(Number);
@@ -119,8 +119,7 @@ async function measure(placement: string): Promise<Level[]> {
     const leaders = await eventually('leaders placed', 30_000, async () => {
       const statuses = await waitForFormation(cluster, client, [1, 2, 3]);
       const groups = statuses[0]!.groups;
-      const counts: Record<number, number> = {};
-      for (const g of groups) counts[g.leaderId] = (counts[g.leaderId] ?? 0) + 1;
+      const counts = leadersPerNode(statuses[0]!);
       const placed = preferred
         ? counts[1] === groups.length
         : Math.max(...Object.values(counts)) <= Math.ceil(groups.length / 3);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+import { eventually, leadersPerNode, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
 
 const cluster = new ProcessCluster({
   userShards: 4,
@@ -11,10 +11,7 @@ after(() => cluster.stop());
 /** Leaders per node as node `viewer` sees them. */
 async function leaderCounts(viewer: number): Promise<Record<number, number>> {
   const client = await cluster.client([viewer]);
-  const s = await statusOf(client, cluster.api(viewer));
-  const counts: Record<number, number> = {};
-  for (const g of s.groups) counts[g.leaderId] = (counts[g.leaderId] ?? 0) + 1;
-  return counts;
+  return leadersPerNode(await statusOf(client, cluster.api(viewer)));
 }
 
 test('leader preferences: every group moves to the preferred node, away while it is down, and back when it returns', {

@@ -189,6 +189,13 @@ export async function statusOf(client: FlotillaClient, address: string): Promise
   return (await client.status(address)) as NodeStatus;
 }
 
+/** How many groups each node leads, as one node's status shows them (0 = no leader known). */
+export function leadersPerNode(status: NodeStatus): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const g of status.groups) counts[g.leaderId] = (counts[g.leaderId] ?? 0) + 1;
+  return counts;
+}
+
 /** Polls until `check` returns a value (not undefined) or the time is up. */
 export async function eventually<T>(
   what: string,

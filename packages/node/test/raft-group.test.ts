@@ -102,6 +102,18 @@ class Harness {
     }
   }
 
+  /** Three replicas with node 1 elected leader. */
+  static async withLeader(): Promise<{ h: Harness; leader: RaftGroup }> {
+    const h = new Harness();
+    await h.start([1, 2, 3]);
+    h.groups.get(1)!.campaign();
+    await h.settle();
+    await h.elapse(10 * TICK_MS);
+    const leader = h.groups.get(1)!;
+    assert.ok(leader.isLeader, 'node 1 leads');
+    return { h, leader };
+  }
+
   leader(): RaftGroup | undefined {
     return [...this.groups.entries()].find(([id, g]) => g.isLeader && !this.paused.has(id))?.[1];
   }
@@ -134,13 +146,8 @@ test('the clock delivers the ticks real time says are due, keeps the remainder a
 });
 
 test('a leader resumed from a pause does not serve a lease read from its expired lease', async () => {
-  const h = new Harness();
-  await h.start([1, 2, 3]);
-  h.groups.get(1)!.campaign();
-  await h.settle();
-  await h.elapse(20 * TICK_MS);
-  const old = h.leader()!;
-  const oldId = [...h.groups.entries()].find(([, g]) => g === old)![0];
+  const { h, leader: old } = await Harness.withLeader();
+  const oldId = 1;
   await h.put('x', 'before');
   await h.elapse(4 * TICK_MS); // heartbeat rounds: the lease holds
   const fresh = old.query({ op: 'get', key: 'x' }, 'lease');
@@ -173,13 +180,7 @@ test('a leader resumed from a pause does not serve a lease read from its expired
 });
 
 test('proposals in flight survive a change of leader: they resolve with their result once applied', async () => {
-  const h = new Harness();
-  await h.start([1, 2, 3]);
-  h.groups.get(1)!.campaign();
-  await h.settle();
-  await h.elapse(10 * TICK_MS);
-  const old = h.groups.get(1)!;
-  assert.ok(old.isLeader);
+  const { h, leader: old } = await Harness.withLeader();
   // The followers get the entries but their answers are lost, so the leader cannot commit them; then it stops,
   // and another leader (which has them) commits them in its term. etcd's waiters survive this; ours must too.
   h.drop = (_from, to) => to === 1;
@@ -206,12 +207,7 @@ test('proposals in flight survive a change of leader: they resolve with their re
 });
 
 test('a proposal whose entry another leader overwrote fails with ProposalDropped, not a timeout', async () => {
-  const h = new Harness();
-  await h.start([1, 2, 3]);
-  h.groups.get(1)!.campaign();
-  await h.settle();
-  await h.elapse(10 * TICK_MS);
-  const old = h.groups.get(1)!;
+  const { h, leader: old } = await Harness.withLeader();
   // Cut off, the leader appends an entry nobody else gets; the others elect and commit their own.
   h.paused.add(1);
   const lost = old.propose(encodeKvCommand({ op: 'put', key: 'x', value: 'lost' })).then(
