@@ -53,7 +53,10 @@ export interface RaftGroupOptions {
   readonly storage: LogStorage & StableStorage;
   readonly stateMachine: StateMachine<unknown>;
   readonly raft: Omit<RaftConfig, 'id' | 'group' | 'logStorage' | 'stableStorage' | 'applied'>;
+  /** A snapshot is taken about every this many applied entries (see `snapshotGap`). */
   readonly snapshotEntries: number;
+  /** Uniform in [0, 1): the jitter of the snapshot gaps (default `Math.random`). */
+  readonly random?: () => number;
   readonly compactionMarginEntries: number;
   readonly io: RaftGroupIo;
   /** Reads still unanswered after this long fail with `RequestTimeoutError`. */
@@ -110,6 +113,15 @@ interface ReadWaiter {
   reject(error: Error): void;
 }
 
+/**
+ * Entries between two snapshots: `entries` ± 25%, drawn afresh each time. Groups under the same load reach
+ * a fixed threshold together, and their snapshots (each packs the whole state machine on this thread) then
+ * stall the node all at once: measured here, a dip from ≈25 k to ≈5 k writes/s every ≈13 s at 256 in flight.
+ */
+export function snapshotGap(entries: number, random: () => number): number {
+  return Math.max(1, Math.round(entries * (0.75 + 0.5 * random())));
+}
+
 export class RaftGroup {
   readonly id: GroupId;
   readonly raft: RaftNode;
@@ -124,6 +136,8 @@ export class RaftGroup {
   private persisting = false;
   private snapshotting = false;
   private lastSnapshotIndex: number;
+  /** Applied entries after `lastSnapshotIndex` that trigger the next snapshot (jittered, see `snapshotGap`). */
+  private nextSnapshotGap: number;
   private stopped = false;
   private lastLeader = 0;
   /** Snapshot data streamed in by the transport, waiting for the leader's snapshot message. */
@@ -141,6 +155,7 @@ export class RaftGroup {
     if (snap.meta.index > options.stateMachine.appliedIndex)
       options.stateMachine.restore(snap.data, snap.meta);
     this.lastSnapshotIndex = snap.meta.index;
+    this.nextSnapshotGap = snapshotGap(options.snapshotEntries, options.random ?? Math.random);
     this.raft = new RaftNode({
       ...options.raft,
       id: options.nodeId,
@@ -508,10 +523,11 @@ export class RaftGroup {
     }
   }
 
-  /** Snapshots the state machine every `snapshotEntries` applied entries and compacts the log behind it. */
+  /** Snapshots the state machine about every `snapshotEntries` applied entries and compacts the log behind it. */
   private maybeSnapshot(): void {
     const applied = this.stateMachine.appliedIndex;
-    if (this.snapshotting || applied - this.lastSnapshotIndex < this.options.snapshotEntries) return;
+    if (this.snapshotting || applied - this.lastSnapshotIndex < this.nextSnapshotGap) return;
+    this.nextSnapshotGap = snapshotGap(this.options.snapshotEntries, this.options.random ?? Math.random);
     const confState = this.raft.confStateForSnapshot(applied);
     const term = this.raft.logTerm(applied);
     if (!confState || term === undefined) return;

@@ -18,7 +18,7 @@ import {
   type Message,
   type StableStorage,
 } from '@flotilla/core';
-import { RaftClock, RaftGroup } from '../src/raft-group.ts';
+import { RaftClock, RaftGroup, snapshotGap } from '../src/raft-group.ts';
 
 const TICK_MS = 5;
 const ELECTION_TICKS = 10;
@@ -222,4 +222,26 @@ test('a proposal whose entry another leader overwrote fails with ProposalDropped
   assert.equal(old.isLeader, false);
   assert.equal(await lost, 'ProposalDroppedError');
   assert.equal(((await old.query({ op: 'get', key: 'x' }, 'stale')) as { value: string }).value, 'kept');
+});
+
+test('snapshot gaps are jittered ±25% so that groups under the same load do not snapshot together', () => {
+  assert.equal(
+    snapshotGap(10_000, () => 0),
+    7_500,
+  );
+  assert.equal(
+    snapshotGap(10_000, () => 0.5),
+    10_000,
+  );
+  assert.equal(
+    snapshotGap(10_000, () => 0.999_999),
+    12_500,
+  );
+  assert.equal(
+    snapshotGap(1, () => 0),
+    1,
+    'never below one entry',
+  );
+  const gaps = new Set(Array.from({ length: 36 }, () => snapshotGap(10_000, Math.random)));
+  assert.ok(gaps.size > 30, 'thirty-six groups draw different gaps');
 });
