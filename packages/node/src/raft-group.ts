@@ -116,7 +116,8 @@ interface ReadWaiter {
 /**
  * Entries between two snapshots: `entries` ± 25%, drawn afresh each time. Groups under the same load reach
  * a fixed threshold together, and their snapshots (each packs the whole state machine on this thread) then
- * stall the node all at once: measured here, a dip from ≈25 k to ≈5 k writes/s every ≈13 s at 256 in flight.
+ * stall the node all at once. Measured at 256 in flight: throughput dips every ≈13 s, more often with
+ * `snapshot_entries = 2000`; jitter spreads the snapshots (dips from other causes, GC among them, remain).
  */
 export function snapshotGap(entries: number, random: () => number): number {
   return Math.max(1, Math.round(entries * (0.75 + 0.5 * random())));
