@@ -94,6 +94,13 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   console.log(
     `\ncluster formed in ${Math.round(performance.now() - started)} ms: ${Object.keys(topology.leaders).length} groups\n`,
   );
+  const placing = performance.now();
+  const placed = await waitForPlacement(client, ids[0]!, 15_000);
+  console.log(
+    placed
+      ? `every leader moved to node ${ids[0]} (preferred_leaders) in ${Math.round(performance.now() - placing)} ms\n`
+      : `leaders are still moving to node ${ids[0]} (preferred_leaders)\n`,
+  );
   await printGroups(apis);
   await runLoad(client, options.writes ?? 2_000);
   for (const n of ids)
@@ -134,6 +141,17 @@ async function waitForLeaders(client: FlotillaClient, timeoutMs: number) {
     if (performance.now() > deadline) throw new Error('the cluster did not elect every leader in time');
     await sleep(100);
   }
+}
+
+/** Waits (bounded) until `node` leads every group, as the demo's `preferred_leaders` asks. */
+async function waitForPlacement(client: FlotillaClient, node: number, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const leaders = Object.values((await client.refreshTopology()).leaders);
+    if (leaders.length > 0 && leaders.every((leader) => leader === node)) return true;
+    await sleep(200);
+  }
+  return false;
 }
 
 async function printGroups(apis: string[]): Promise<void> {
