@@ -49,6 +49,8 @@ export function scenarioFor(random: Xoshiro128): Scenario {
       inflightMessagesMax: pick(random, [1, 4, 256]),
       inflightBytesMax: pick(random, [0, 256, 1 << 20]),
       uncommittedBytesMax: pick(random, [2048, 1 << 20]),
+      // Several Readies in flight (asynchronous storage writes) in half of the runs.
+      readiesInFlightMax: pick(random, [1, 1, 2, 4]),
     },
     clockSkew: readOnly === 'safe',
     faultTicks: 300,

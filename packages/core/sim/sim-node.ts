@@ -42,8 +42,8 @@ export class SimNode {
   readonly stable = new MemoryStableStorage();
   sm = new MemoryKvStateMachine();
   raft: RaftNode | undefined;
-  /** The Ready whose writes are in flight (not yet durable). */
-  pending: Ready | undefined;
+  /** Readies whose writes are in flight (not yet durable), oldest first; they become durable in order. */
+  pending: Ready[] = [];
   /** Ticks per simulated tick: 1 normally; 0 while paused. */
   tickRate = 1;
   restarts = 0;
@@ -88,10 +88,10 @@ export class SimNode {
   /** Takes the next Ready if no write is in flight: sends what may leave now, starts the write. */
   collect(): boolean {
     const raft = this.raft;
-    if (!raft || this.pending || !raft.hasReady()) return false;
+    if (!raft || !raft.hasReady()) return false;
     const rd = raft.ready();
     this.hooks.send(rd.messages);
-    this.pending = rd;
+    this.pending.push(rd);
     return true;
   }
 
@@ -100,7 +100,7 @@ export class SimNode {
    */
   flush(): boolean {
     const raft = this.raft;
-    const rd = this.pending;
+    const rd = this.pending[0];
     if (!raft || !rd) return false;
     this.persist(rd, 3);
     this.hooks.send(rd.messagesAfterPersist);
@@ -111,7 +111,7 @@ export class SimNode {
     this.apply(rd.committedEntries);
     for (const read of rd.readStates) this.hooks.readReady(this.id, read);
     for (const context of rd.failedReads) this.hooks.readFailed(this.id, context);
-    this.pending = undefined;
+    this.pending.shift();
     raft.advance(rd);
     return true;
   }
@@ -154,11 +154,14 @@ export class SimNode {
     }
   }
 
-  /** Crashes the process: the write in flight survives only up to `persistedParts` of its 3 parts. */
+  /**
+   * Crashes the process. Writes complete in order: all but the newest write in flight survive, and the newest
+   * only up to `persistedParts` of its 3 parts.
+   */
   crash(persistedParts: number): void {
-    if (this.pending) this.persist(this.pending, persistedParts);
+    this.pending.forEach((rd, i) => this.persist(rd, i === this.pending.length - 1 ? persistedParts : 3));
     if (this.lyingDisk) this.rollBack();
-    this.pending = undefined;
+    this.pending = [];
     this.raft = undefined;
     this.restarts++;
   }
@@ -170,7 +173,7 @@ export class SimNode {
   /** Takes a snapshot of the state machine at its applied index and compacts the log behind it. */
   snapshotAndCompact(keepEntries: number): boolean {
     const raft = this.raft;
-    if (!raft || this.pending) return false;
+    if (!raft || this.pending.length > 0) return false;
     const applied = this.sm.appliedIndex;
     if (applied <= this.log.snapshot().meta.index) return false;
     const confState = raft.confStateForSnapshot(applied);

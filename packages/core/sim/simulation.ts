@@ -67,6 +67,8 @@ export class Simulation {
     readsServed: 0,
     writesAcked: 0,
     quiescedSteps: 0,
+    /** Steps in which a node had more than one Ready in flight (asynchronous storage writes). */
+    readiesOverlapping: 0,
   };
 
   constructor(
@@ -167,8 +169,9 @@ export class Simulation {
       if (!node.raft) continue;
       node.collect();
       // Disk latency: a write takes about as long as a message.
-      if (node.pending && this.random.float() < 0.5) node.flush();
+      if (node.pending.length > 0 && this.random.float() < 0.5) node.flush();
       node.collect();
+      if (node.pending.length > 1) this.stats.readiesOverlapping!++;
       this.clients.serveReads(node.id, node.sm.appliedIndex, (key) => node.sm.writtenAt(key));
     }
     this.observe();

@@ -51,6 +51,12 @@ export interface RaftConfig {
   readonly proposalEntriesMax?: number;
   /** Idle groups stop heartbeating and ticking (see quiescence.ts). Default true. */
   readonly quiesce?: boolean;
+  /**
+   * Readies that may be outstanding (handed out, not yet advanced) at once; see ready.ts. 1 (the default)
+   * is the classic contract. More lets a leader send new entries while its previous writes are in flight
+   * (etcd's asynchronous storage writes): storage must then complete writes in the order they were issued.
+   */
+  readonly readiesInFlightMax?: number;
 }
 
 export type ResolvedRaftConfig = Required<Omit<RaftConfig, 'random'>> & { readonly random: Random };
@@ -97,6 +103,7 @@ export function resolveConfig(config: RaftConfig): ResolvedRaftConfig {
     electionTicks,
     heartbeatTicks,
     random: typeof random === 'object' ? random : new Xoshiro128(random ?? id),
+    readiesInFlightMax: positiveInt('readiesInFlightMax', config.readiesInFlightMax ?? 1),
     preVote: config.preVote ?? true,
     checkQuorum,
     readOnly,

@@ -83,9 +83,11 @@ function sameHardState(a: HardState, b: HardState): boolean {
 
 export class RaftNode {
   private readonly r: Raft;
+  /** Soft and hard state as of the last Ready handed out (what the next Ready reports changes against). */
   private prevSoft: SoftState;
   private prevHard: HardState;
-  private outstanding: Ready | undefined;
+  /** Readies handed out and not yet advanced, oldest first (see `readiesInFlightMax`). */
+  private readonly outstanding: Ready[] = [];
 
   constructor(config: RaftConfig) {
     this.r = new Raft(resolveConfig(config));
@@ -248,7 +250,7 @@ export class RaftNode {
 
   hasReady(): boolean {
     const r = this.r;
-    if (this.outstanding) return false;
+    if (!this.mayHandOut()) return false;
     if (r.msgs.length > 0 || r.readStates.length > 0 || r.failedReads.length > 0) return true;
     if (r.broadcastPending || r.heartbeatForReadsPending) return true;
     if (!sameSoftState(r.softState(), this.prevSoft) || !sameHardState(r.hardState(), this.prevHard))
@@ -257,9 +259,20 @@ export class RaftNode {
     return u.nextSnapshot() !== undefined || u.nextEntries().length > 0 || r.log.hasNextCommittedEntries();
   }
 
+  /**
+   * Whether another Ready may be handed out now: fewer than `readiesInFlightMax` outstanding, and none when a
+   * snapshot is involved (a snapshot Ready is persisted and advanced alone).
+   */
+  private mayHandOut(): boolean {
+    const n = this.outstanding.length;
+    if (n === 0) return true;
+    if (n >= this.r.cfg.readiesInFlightMax) return false;
+    return this.r.log.unstable.nextSnapshot() === undefined && !this.outstanding.some((rd) => rd.snapshot);
+  }
+
   /** Collects what the application must persist, send and apply. See ready.ts for the contract. */
   ready(): Ready {
-    assert(!this.outstanding, 'ready() called before advance() of the previous Ready');
+    assert(this.mayHandOut(), 'ready() called with the most Readies outstanding; advance() first');
     const r = this.r;
     if (r.role === 'leader' && r.broadcastPending) {
       r.broadcastPending = false;
@@ -296,17 +309,17 @@ export class RaftNode {
     r.msgs = [];
     r.readStates = [];
     r.failedReads = [];
-    this.outstanding = rd;
+    if (rd.softState) this.prevSoft = rd.softState;
+    if (rd.hardState) this.prevHard = rd.hardState;
+    this.outstanding.push(rd);
     return rd;
   }
 
   /** Reports that `rd` was persisted (its messages sent) and its committed entries applied. */
   advance(rd: Ready): void {
-    assert(this.outstanding === rd, 'advance() of a Ready that is not the outstanding one');
-    this.outstanding = undefined;
+    assert(this.outstanding[0] === rd, 'advance() of a Ready that is not the oldest outstanding one');
+    this.outstanding.shift();
     const r = this.r;
-    if (rd.softState) this.prevSoft = rd.softState;
-    if (rd.hardState) this.prevHard = rd.hardState;
     if (rd.snapshot) {
       r.log.unstable.stableSnapTo(rd.snapshot.meta.index);
       r.log.applied = Math.max(r.log.applied, rd.snapshot.meta.index);

@@ -11,9 +11,12 @@
  *   ├─ restore the state machine from rd.snapshot (if any), then apply rd.committedEntries in order
  *   └─ node.advance(rd)
  *
- * Only one Ready is outstanding at a time: `ready()` must not be called again before `advance`. Inputs
- * (`step`, `tick`, `propose`, …) may be given while a Ready is being persisted; their effects come in the
- * next one. A leader counts its own log toward commit only once `advance` reported the entries durable,
+ * By default one Ready is outstanding at a time: `ready()` must not be called again before `advance`.
+ * With `readiesInFlightMax` > 1 (etcd's asynchronous storage writes) up to that many may be: each is
+ * persisted after the ones before it (storage completes writes in issue order), its `messagesAfterPersist`
+ * leave once it is durable, and `advance` is called for each in the order they were handed out. A Ready
+ * with a snapshot is always alone. Inputs (`step`, `tick`, `propose`, …) may be given while Readies are
+ * being persisted; their effects come in the next one. A leader counts its own log toward commit only once `advance` reported the entries durable,
  * and `committedEntries` only contains entries already durable here, so applying never outruns the log.
  */
 import type { Message } from './messages.ts';

@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { AppendMessage, Message, Ready } from '@flotilla/core';
+import {
+  type AppendMessage,
+  bootstrapStorage,
+  EntryKind,
+  MemoryLogStorage,
+  MemoryStableStorage,
+  type Message,
+  RaftNode,
+  type Ready,
+} from '@flotilla/core';
 import { bytes, Cluster } from './harness.ts';
 
 const PROMISES_DURABLE_STATE: ReadonlySet<Message['type']> = new Set([
@@ -182,4 +191,57 @@ test('through a whole scenario, no message that promises durable state leaves be
     }
   }
   assert.ok(readys > 50);
+});
+
+test('several Readies in flight (readiesInFlightMax): handed out in order, each entry once, advanced in order', async () => {
+  const log = new MemoryLogStorage();
+  const stable = new MemoryStableStorage();
+  await bootstrapStorage(log, stable, [1]);
+  const node = new RaftNode({
+    id: 1,
+    group: 'g',
+    logStorage: log,
+    stableStorage: stable,
+    readiesInFlightMax: 2,
+  });
+  const persist = async (rd: Ready) => {
+    if (rd.entries.length > 0) await log.append(rd.entries);
+    if (rd.hardState) await stable.setHardState(rd.hardState);
+  };
+  const applied: string[] = [];
+  const drain = async () => {
+    while (node.hasReady()) {
+      const rd = node.ready();
+      await persist(rd);
+      for (const e of rd.committedEntries)
+        if (e.kind === EntryKind.Normal && e.data.length > 0) applied.push(new TextDecoder().decode(e.data));
+      node.advance(rd);
+    }
+  };
+  node.campaign();
+  await drain();
+  assert.equal(node.role, 'leader');
+
+  node.propose(bytes('a'));
+  const first = node.ready();
+  node.propose(bytes('b'));
+  assert.ok(node.hasReady(), 'a second Ready while the first is in flight');
+  const second = node.ready();
+  assert.deepEqual(
+    [first.entries.map((e) => e.index), second.entries.map((e) => e.index)],
+    [[first.entries[0]!.index], [first.entries[0]!.index + 1]],
+    'each entry is handed out once',
+  );
+  node.propose(bytes('c'));
+  assert.equal(node.hasReady(), false, 'two outstanding: the most allowed');
+  assert.throws(() => node.ready(), /outstanding/);
+  assert.throws(() => node.advance(second), /oldest outstanding/, 'advance in the order handed out');
+
+  await persist(first);
+  node.advance(first);
+  assert.ok(node.hasReady());
+  await persist(second);
+  node.advance(second);
+  await drain();
+  assert.deepEqual(applied, ['a', 'b', 'c'], 'committed once each, in order, only once durable');
 });

@@ -27,6 +27,8 @@ export interface RaftSettings {
   readonly uncommittedBytesMax: number;
   /** Idle groups stop heartbeating and ticking until something happens. */
   readonly quiesce: boolean;
+  /** Readies a replica may persist at once (core `readiesInFlightMax`: etcd's asynchronous storage writes). */
+  readonly readiesInFlight: number;
   /** Take a snapshot (and compact) after this many applied entries. */
   readonly snapshotEntries: number;
   /** Entries kept behind a snapshot so that slightly lagging followers catch up without one. */
@@ -192,6 +194,7 @@ function raftSettings(t: Table): RaftSettings {
     inflightMessagesMax: int(t, s, 'inflight_messages_max', 256, 1, 1 << 16),
     uncommittedBytesMax: int(t, s, 'uncommitted_bytes_max', 64 << 20, 1),
     quiesce: bool(t, s, 'quiesce', true),
+    readiesInFlight: int(t, s, 'readies_in_flight', 4, 1, 64),
     snapshotEntries: int(t, s, 'snapshot_entries', 10_000, 1),
     compactionMarginEntries: int(t, s, 'compaction_margin_entries', 1_000, 0),
     snapshotBytesMax: int(t, s, 'snapshot_bytes_max', 256 << 20, 1),

@@ -125,6 +125,7 @@ export class RaftGroupActor implements Actor<GroupMessage> {
         inflightMessagesMax: r.inflightMessagesMax,
         uncommittedBytesMax: r.uncommittedBytesMax,
         quiesce: r.quiesce,
+        readiesInFlightMax: r.readiesInFlight,
         random: (p.nodeId * 0x9e3779b1 + hash(p.spec.id)) >>> 0,
       },
       snapshotEntries: r.snapshotEntries,

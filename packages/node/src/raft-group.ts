@@ -133,8 +133,12 @@ export class RaftGroup {
   private nextReadId = 1;
   /** The latest hard state whose only change (commit) has not been written yet; see `processReady`. */
   private unwrittenHardState: HardState | undefined;
-  /** A Ready is being persisted: the next one waits (one outstanding Ready, see core's ready.ts). */
-  private persisting = false;
+  /**
+   * Completion of the newest Ready still being persisted, if any. Readies complete in the order they were
+   * taken (several may be in flight with `readiesInFlightMax` > 1, see core's ready.ts), so each waits for
+   * the one before it as well as for its own writes.
+   */
+  private lastCompletion: Promise<void> | undefined;
   private snapshotting = false;
   private lastSnapshotIndex: number;
   /** Applied entries after `lastSnapshotIndex` that trigger the next snapshot (jittered, see `snapshotGap`). */
@@ -327,14 +331,13 @@ export class RaftGroup {
   }
 
   private kick(): void {
-    if (!this.persisting && !this.stopped && this.raft.hasReady()) this.options.io.schedule(this);
+    if (!this.stopped && this.raft.hasReady()) this.options.io.schedule(this);
   }
 
   /** Called by the host once per turn for each scheduled group: takes a Ready and starts its writes. */
   processReady(): void {
-    if (this.persisting || this.stopped || !this.raft.hasReady()) return;
+    if (this.stopped || !this.raft.hasReady()) return;
     const rd = this.raft.ready();
-    this.persisting = true;
     for (const m of rd.messages) this.sendMessage(m);
     const writes: Promise<void>[] = [];
     const storage = this.options.storage;
@@ -355,15 +358,21 @@ export class RaftGroup {
     this.applyReady(rd);
     const durable = writes.length === 0 ? undefined : Promise.all(writes);
     durable?.catch((error: unknown) => this.failStorage(error));
-    if (!durable || !rd.mustSync) {
-      // Nothing the after-persist messages promise changed (only commit did): no need to wait.
+    // Nothing the after-persist messages promise changed (only commit did): no need to wait for the write.
+    const own = durable && rd.mustSync ? durable : undefined;
+    const before = this.lastCompletion;
+    if (!own && !before) {
       this.completeReady(rd);
       return;
     }
-    durable.then(
+    const done = Promise.all([before, own]).then(
       () => this.completeReady(rd),
       () => {},
     );
+    this.lastCompletion = done;
+    void done.then(() => {
+      if (this.lastCompletion === done) this.lastCompletion = undefined;
+    });
   }
 
   private applyReady(rd: Ready): void {
@@ -387,7 +396,6 @@ export class RaftGroup {
     if (this.stopped) return;
     for (const m of rd.messagesAfterPersist) this.sendMessage(m);
     this.raft.advance(rd);
-    this.persisting = false;
     this.maybeSnapshot();
     this.kick();
   }
