@@ -88,7 +88,7 @@ export class SimNode {
   /** Takes the next Ready if no write is in flight: sends what may leave now, starts the write. */
   collect(): boolean {
     const raft = this.raft;
-    if (!raft || !raft.hasReady()) return false;
+    if (!raft?.hasReady()) return false;
     const rd = raft.ready();
     this.hooks.send(rd.messages);
     this.pending.push(rd);
@@ -159,7 +159,8 @@ export class SimNode {
    * only up to `persistedParts` of its 3 parts.
    */
   crash(persistedParts: number): void {
-    this.pending.forEach((rd, i) => this.persist(rd, i === this.pending.length - 1 ? persistedParts : 3));
+    const last = this.pending.length - 1;
+    for (let i = 0; i <= last; i++) this.persist(this.pending[i]!, i === last ? persistedParts : 3);
     if (this.lyingDisk) this.rollBack();
     this.pending = [];
     this.raft = undefined;
