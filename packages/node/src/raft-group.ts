@@ -26,7 +26,9 @@ import {
 } from '@flotilla/core';
 import { RequestTimeoutError } from './errors.ts';
 import type { ReadConsistency } from './executor.ts';
+import { ProposalWaiters } from './proposal-waiters.ts';
 import { type Query, runQuery, validateQuery } from './queries.ts';
+import { RaftClock } from './raft-clock.ts';
 
 export interface GroupLogger {
   info(obj: object, msg: string): void;
@@ -70,42 +72,6 @@ export interface RaftGroupOptions {
   readonly now?: () => number;
 }
 
-/**
- * Turns real time into Raft ticks. A timer delivers one tick per firing, but timers fire late under load
- * and not at all while the process is stopped (SIGSTOP, a VM pause, a long GC): a leader counting timer
- * firings would believe its lease lasts longer than its followers' election timeouts, and serve stale
- * reads after a pause (the linearizability test caught exactly that). So every firing delivers the ticks
- * that real time says are due, and the group catches up before anything that relies on its clock.
- */
-export class RaftClock {
-  private tickedUntil: number;
-  constructor(
-    private readonly tickMs: number,
-    private readonly now: () => number,
-    /** Past this many ticks at once (a long pause), the rest are skipped: every timeout has fired by then. */
-    private readonly burstMax: number,
-  ) {
-    this.tickedUntil = now();
-  }
-
-  /** Ticks due since the last call (possibly 0); the baseline moves on by whole ticks. */
-  due(): number {
-    const elapsed = this.now() - this.tickedUntil;
-    if (elapsed < this.tickMs) return 0;
-    const ticks = Math.floor(elapsed / this.tickMs);
-    this.tickedUntil += ticks * this.tickMs;
-    return Math.min(ticks, this.burstMax);
-  }
-}
-
-interface ProposalWaiter {
-  readonly term: number;
-  /** Set when leadership was lost: past this time (performance.now() ms) the outcome is reported unknown. */
-  orphanDeadline?: number;
-  resolve(result: unknown): void;
-  reject(error: Error): void;
-}
-
 interface ReadWaiter {
   index: number | undefined;
   readonly startedMs: number;
@@ -128,7 +94,7 @@ export class RaftGroup {
   readonly raft: RaftNode;
   readonly stateMachine: StateMachine<unknown>;
   private readonly options: RaftGroupOptions;
-  private readonly proposals = new Map<number, ProposalWaiter>();
+  private readonly proposals: ProposalWaiters;
   private readonly reads = new Map<number, ReadWaiter>();
   private nextReadId = 1;
   /** The latest hard state whose only change (commit) has not been written yet; see `processReady`. */
@@ -149,13 +115,12 @@ export class RaftGroup {
   private stagedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | undefined;
   readonly counters = { proposals: 0, applied: 0, decodeErrors: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
   private readonly clock: RaftClock;
-  /** Some waiting proposals were orphaned by a lost leadership (see `orphanProposals`). */
-  private orphans = false;
 
   constructor(options: RaftGroupOptions) {
     this.options = options;
     this.id = options.group;
     this.stateMachine = options.stateMachine;
+    this.proposals = new ProposalWaiters(options.group, options.requestTimeoutMs);
     const snap = options.storage.snapshot();
     if (snap.meta.index > options.stateMachine.appliedIndex)
       options.stateMachine.restore(snap.data, snap.meta);
@@ -191,7 +156,7 @@ export class RaftGroup {
     if (this.stopped) return;
     this.catchUpClock();
     this.expireReads();
-    this.expireOrphans();
+    this.proposals.expire();
     this.kick();
   }
 
@@ -274,15 +239,7 @@ export class RaftGroup {
     }
     if (result.forwarded) return Promise.reject(new NotLeaderError(this.id, result.leaderId));
     this.counters.proposals++;
-    const { lastIndex, term } = result;
-    // A waiter left from an earlier term at this index lost its entry: this leader's log holds every
-    // committed entry, and it has just put another one there.
-    this.proposals
-      .get(lastIndex)
-      ?.reject(new ProposalDroppedError(this.id, 'a new leader overwrote the entry'));
-    const promise = new Promise<unknown>((resolve, reject) =>
-      this.proposals.set(lastIndex, { term, resolve, reject }),
-    );
+    const promise = this.proposals.wait(result.lastIndex, result.term);
     this.kick();
     return promise;
   }
@@ -376,7 +333,7 @@ export class RaftGroup {
   }
 
   private applyReady(rd: Ready): void {
-    if (rd.softState && rd.softState.role !== 'leader' && this.proposals.size > 0) this.orphanProposals();
+    if (rd.softState && rd.softState.role !== 'leader') this.proposals.orphan();
     if (rd.softState && rd.softState.leaderId !== this.lastLeader) {
       this.lastLeader = rd.softState.leaderId;
       this.options.io.leaderChanged?.(this, rd.softState.leaderId, this.raft.term);
@@ -459,50 +416,9 @@ export class RaftGroup {
     for (const e of entries) {
       const result = results.get(e.index);
       this.counters.applied++;
-      const waiter = this.proposals.get(e.index);
-      if (waiter) {
-        this.proposals.delete(e.index);
-        if (waiter.term === e.term) waiter.resolve(result);
-        else waiter.reject(new ProposalDroppedError(this.id, 'a new leader overwrote the entry'));
-      }
+      this.proposals.applied(e.index, e.term, result);
     }
     if (membership) this.options.io.membershipChanged?.(this);
-  }
-
-  /**
-   * Leadership was lost (a transfer, the balancer, a partition): the pending proposals may still commit,
-   * when the new leader has them, or be overwritten. Their waiters stay, keyed by index and term, as etcd's
-   * do: applying the entry at their index here settles them (the result when the term matches, a definite
-   * `ProposalDropped` when another entry took the index). One still unsettled after the request timeout
-   * (this replica cut off) learns that the outcome is unknown; a command with a session may then be resent.
-   */
-  private orphanProposals(): void {
-    const deadline = performance.now() + this.options.requestTimeoutMs;
-    for (const w of this.proposals.values()) w.orphanDeadline ??= deadline;
-    this.orphans = true;
-  }
-
-  /** Proposals orphaned by a lost leadership whose entry did not come back in time: outcome unknown. */
-  private expireOrphans(): void {
-    if (!this.orphans) return;
-    const now = performance.now();
-    let left = false;
-    for (const [index, w] of this.proposals) {
-      if (w.orphanDeadline === undefined) continue;
-      if (now < w.orphanDeadline) {
-        left = true;
-        continue;
-      }
-      this.proposals.delete(index);
-      w.reject(
-        new RequestTimeoutError(
-          this.id,
-          this.options.requestTimeoutMs,
-          'leadership lost and the entry did not come back; outcome unknown',
-        ),
-      );
-    }
-    this.orphans = left;
   }
 
   private readId(context: Uint8Array): number {
@@ -560,8 +476,7 @@ export class RaftGroup {
   stop(error: Error = new ProposalDroppedError(this.id, 'the replica stopped')): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const w of this.proposals.values()) w.reject(error);
-    this.proposals.clear();
+    this.proposals.rejectAll(error);
     for (const r of this.reads.values()) r.reject(error);
     this.reads.clear();
   }

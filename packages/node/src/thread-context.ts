@@ -9,28 +9,6 @@ import { type NodeStorage, openStorage, openWal, type WalStore } from '@flotilla
 import type { NodeConfig } from './config.ts';
 import type { RaftGroup } from './raft-group.ts';
 
-const storages = new Map<string, { storage: Promise<NodeStorage>; refs: number }>();
-
-/** The node storage of `dataDir` on this thread; each call must be matched by `releaseThreadStorage`. */
-export function threadStorage(dataDir: string, nodeId: number): Promise<NodeStorage> {
-  const known = storages.get(dataDir);
-  if (known) {
-    known.refs++;
-    return known.storage;
-  }
-  const storage = openStorage({ path: dataDir, nodeId });
-  storages.set(dataDir, { storage, refs: 1 });
-  storage.catch(() => storages.delete(dataDir));
-  return storage;
-}
-
-export async function releaseThreadStorage(dataDir: string): Promise<void> {
-  const known = storages.get(dataDir);
-  if (!known || --known.refs > 0) return;
-  storages.delete(dataDir);
-  await (await known.storage).close();
-}
-
 /** The per-group log storage of a node, whichever engine keeps it. */
 export interface LogStore {
   group(id: GroupId): LogStorage & StableStorage;
@@ -65,9 +43,9 @@ export function threadLogStore(
           group: (id) => wal.group(id),
           close: () => wal.close(),
         }))
-      : threadStorage(dataDir, nodeId).then((lmdb) => ({
+      : openStorage({ path: dataDir, nodeId }).then((lmdb: NodeStorage) => ({
           group: (id) => lmdb.group(id),
-          close: () => releaseThreadStorage(dataDir),
+          close: () => lmdb.close(),
         }));
   logStores.set(dataDir, { store, refs: 1 });
   store.catch(() => logStores.delete(dataDir));

@@ -18,7 +18,8 @@ import {
   type Message,
   type StableStorage,
 } from '@flotilla/core';
-import { RaftClock, RaftGroup, snapshotGap } from '../src/raft-group.ts';
+import { RaftClock } from '../src/raft-clock.ts';
+import { RaftGroup, snapshotGap } from '../src/raft-group.ts';
 
 const TICK_MS = 5;
 const ELECTION_TICKS = 10;
