@@ -48,5 +48,5 @@ export {
 export { parseShardGroupId, ShardRouter, shardGroupId, stableHash32 } from './shard-router.ts';
 export type { Command, StateMachine } from './state-machine.ts';
 export type { LogStorage, StableStorage } from './storage.ts';
-export type { Transport, TransportHandler } from './transport.ts';
+export { NODE_CHANNELS, type NodeChannel, type Transport, type TransportHandler } from './transport.ts';
 export * from './types.ts';

@@ -3,13 +3,15 @@
  * Messages queue until `flush()` (or an injected scheduler) delivers them, so tests decide when time passes.
  */
 import { PeerUnreachableError } from './errors.ts';
-import type { Transport, TransportHandler } from './transport.ts';
+import type { NodeChannel, Transport, TransportHandler } from './transport.ts';
 import type { GroupId, NodeId, SnapshotMeta } from './types.ts';
 
 interface Queued {
   readonly from: NodeId;
   readonly to: NodeId;
+  /** A Raft group, or a node channel when `channel` is set. */
   readonly group: GroupId;
+  readonly channel?: NodeChannel;
   readonly payload: Uint8Array;
 }
 
@@ -59,7 +61,8 @@ export class MemoryNetwork {
         const handler = this.handlers.get(m.to);
         if (handler && this.isConnected(m.from, m.to)) {
           this.delivered++;
-          handler.deliver(m.from, m.group, m.payload);
+          if (m.channel) handler.deliverNode(m.from, m.channel, m.payload);
+          else handler.deliver(m.from, m.group, m.payload);
         } else {
           this.dropped++;
         }
@@ -105,6 +108,10 @@ export class MemoryTransport implements Transport {
 
   send(to: NodeId, group: GroupId, payload: Uint8Array): void {
     this.network.enqueue({ from: this.localId, to, group, payload });
+  }
+
+  sendNode(to: NodeId, channel: NodeChannel, payload: Uint8Array): void {
+    this.network.enqueue({ from: this.localId, to, group: '', channel, payload });
   }
 
   isHeld(): boolean {

@@ -33,7 +33,7 @@ import { addNodeToCluster, type MembershipStatus, removeNodeFromCluster } from '
 import { RaftExecutor } from './raft-executor.ts';
 import { sleep } from './retry.ts';
 import { RouterActor } from './router.ts';
-import { NodeRpc, RPC_GROUP } from './rpc.ts';
+import { NodeRpc } from './rpc.ts';
 
 /** Group ids a user may create: printable, short (they name files and travel in every frame). */
 const GROUP_ID = /^[A-Za-z0-9:_.-]{1,100}$/;
@@ -146,6 +146,9 @@ export class ClusterNode {
     for (const m of cluster.members) if (m.id !== this.id) this.options.peers.setPeer(m.id, m.rpc);
     await this.options.transport.start({
       deliver: (from, group, payload) => this.deliver(from, group, payload),
+      deliverNode: (from, channel, payload) => {
+        if (channel === 'rpc') this.rpc.receive(from, payload);
+      },
       peerUnreachable: (peer) => {
         for (const g of this.groups.values()) this.system?.tell(g.ref, { type: 'unreachable', peer });
       },
@@ -171,11 +174,7 @@ export class ClusterNode {
     this.log.info({ component: 'raft', group, leader: leaderId, term }, 'leader changed');
   }
 
-  private deliver(from: NodeId, group: GroupId, payload: Uint8Array): void {
-    if (group === RPC_GROUP) {
-      this.rpc.receive(from, payload);
-      return;
-    }
+  private deliver(_from: NodeId, group: GroupId, payload: Uint8Array): void {
     const g = this.groups.get(group);
     if (g) g.deliver(payload);
     else this.counters.unknownGroupMessages++;

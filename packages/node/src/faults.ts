@@ -3,7 +3,7 @@
  * default): wraps the transport so that traffic to and from chosen peers is dropped both ways, which is a
  * network partition as the Raft layer sees it, while the processes and their sockets stay up.
  */
-import type { GroupId, NodeId, SnapshotMeta, Transport, TransportHandler } from '@flotilla/core';
+import type { GroupId, NodeChannel, NodeId, SnapshotMeta, Transport, TransportHandler } from '@flotilla/core';
 import { PeerUnreachableError } from '@flotilla/core';
 
 export class FaultyTransport implements Transport {
@@ -42,6 +42,10 @@ export class FaultyTransport implements Transport {
         if (this.blocked.has(from)) this.counters.droppedIn++;
         else handler.deliver(from, group, payload);
       },
+      deliverNode: (from, channel, payload) => {
+        if (this.blocked.has(from)) this.counters.droppedIn++;
+        else handler.deliverNode(from, channel, payload);
+      },
       receiveSnapshot: (from, group, meta, chunks) =>
         this.blocked.has(from)
           ? Promise.reject(new PeerUnreachableError(from, 'partitioned by fault injection'))
@@ -52,6 +56,11 @@ export class FaultyTransport implements Transport {
   send(to: NodeId, group: GroupId, payload: Uint8Array): void {
     if (this.blocked.has(to)) this.counters.droppedOut++;
     else this.inner.send(to, group, payload);
+  }
+
+  sendNode(to: NodeId, channel: NodeChannel, payload: Uint8Array): void {
+    if (this.blocked.has(to)) this.counters.droppedOut++;
+    else this.inner.sendNode(to, channel, payload);
   }
 
   isHeld(to: NodeId): boolean {

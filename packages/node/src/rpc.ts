@@ -8,9 +8,6 @@ import { Packr } from 'msgpackr';
 import { ProtocolError, RequestTimeoutError } from './errors.ts';
 import { fromWireError, toWireError, type WireError } from './wire-errors.ts';
 
-/** Never a real group id (group ids are printable); routes node RPCs on the peer links. */
-export const RPC_GROUP: GroupId = '\u0000rpc';
-
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export type RpcHandler = (from: NodeId, op: string, args: unknown) => Promise<unknown>;
@@ -45,7 +42,7 @@ export class NodeRpc {
         reject(new RequestTimeoutError(group, timeoutMs, `node ${to} did not answer ${op}`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.transport.send(to, RPC_GROUP, packr.pack([0, id, op, args]));
+      this.transport.sendNode(to, 'rpc', packr.pack([0, id, op, args]));
     });
   }
 
@@ -70,9 +67,9 @@ export class NodeRpc {
 
   private serve(from: NodeId, id: number, op: string, args: unknown): void {
     this.handler(from, op, args).then(
-      (result) => this.transport.send(from, RPC_GROUP, packr.pack([1, id, true, result ?? null])),
+      (result) => this.transport.sendNode(from, 'rpc', packr.pack([1, id, true, result ?? null])),
       (error: unknown) =>
-        this.transport.send(from, RPC_GROUP, packr.pack([1, id, false, toWireError(error)])),
+        this.transport.sendNode(from, 'rpc', packr.pack([1, id, false, toWireError(error)])),
     );
   }
 

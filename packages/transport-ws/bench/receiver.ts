@@ -62,6 +62,10 @@ process.on('message', async (command: Command) => {
           messages++;
           bytes += payload.length;
         },
+        deliverNode: (_from, _channel, payload) => {
+          messages++;
+          bytes += payload.length;
+        },
         peerUnreachable: () => {},
         peerBackpressure: () => {},
         receiveSnapshot: async () => {},

@@ -88,6 +88,7 @@ async function benchWs(): Promise<Result> {
   try {
     await sender.start({
       deliver: () => {},
+      deliverNode: () => {},
       peerUnreachable: () => {},
       peerBackpressure: (_peer, held) => {
         if (!held) released?.();

@@ -3,9 +3,10 @@
  * a data frame is checked whole and turned into (group, start, end) slices before anything is delivered.
  */
 import { isUtf8 } from 'node:buffer';
-import { assertNever } from '@flotilla/core';
+import { assertNever, NODE_CHANNELS, type NodeChannel } from '@flotilla/core';
 import { FrameError } from './errors.ts';
 import {
+  CHANNEL_RECORD_MARK,
   FAIL_REASON_BYTES_MAX,
   FRAME_HEADER_BYTES,
   FRAME_VERSION,
@@ -13,16 +14,20 @@ import {
   looksLikeMessageTuple,
 } from './frame-format.ts';
 
-/** Records of one data frame as parallel arrays, reused from frame to frame on a connection. */
+/**
+ * Records of one data frame as parallel arrays, reused from frame to frame on a connection. A record is for
+ * a Raft group (`channels[i]` undefined) or for a node channel (`groups[i]` is then '').
+ */
 export interface DataRecords {
   count: number;
   readonly groups: string[];
+  readonly channels: (NodeChannel | undefined)[];
   readonly starts: number[];
   readonly ends: number[];
 }
 
 export function newDataRecords(): DataRecords {
-  return { count: 0, groups: [], starts: [], ends: [] };
+  return { count: 0, groups: [], channels: [], starts: [], ends: [] };
 }
 
 export type SnapshotFrame =
@@ -61,7 +66,8 @@ function decodeGroup(frame: Buffer, start: number, end: number): string {
 
 /**
  * Parses every record of a data frame into `out`, or throws `FrameError` without touching the handler.
- * `isValidPayload` is the cheap shape check applied to each payload (default: a core message tuple).
+ * `isValidPayload` is the cheap shape check applied to each group record's payload (default: a core message
+ * tuple); node-channel payloads belong to the node, which validates them itself.
  */
 export function parseDataFrame(
   frame: Buffer,
@@ -73,17 +79,28 @@ export function parseDataFrame(
   if (offset === frame.length) throw new FrameError('malformed', 'data frame without records');
   while (offset < frame.length) {
     const groupBytes = frame[offset]!;
-    need(frame, offset + 1, groupBytes + 4, 'record header');
-    const group = decodeGroup(frame, offset + 1, offset + 1 + groupBytes);
-    offset += 1 + groupBytes;
+    let group = '';
+    let channel: NodeChannel | undefined;
+    if (groupBytes === CHANNEL_RECORD_MARK) {
+      need(frame, offset + 1, 1 + 4, 'channel record header');
+      channel = NODE_CHANNELS[frame[offset + 1]! - 1];
+      if (channel === undefined)
+        throw new FrameError('invalidGroup', `unknown node channel ${frame[offset + 1]}`);
+      offset += 2;
+    } else {
+      need(frame, offset + 1, groupBytes + 4, 'record header');
+      group = decodeGroup(frame, offset + 1, offset + 1 + groupBytes);
+      offset += 1 + groupBytes;
+    }
     const payloadBytes = frame.readUInt32LE(offset);
     offset += 4;
     if (payloadBytes === 0) throw new FrameError('invalidPayload', 'empty payload');
     need(frame, offset, payloadBytes, 'payload');
-    if (!isValidPayload(frame.subarray(offset, offset + payloadBytes))) {
+    if (channel === undefined && !isValidPayload(frame.subarray(offset, offset + payloadBytes))) {
       throw new FrameError('invalidPayload', 'payload fails the shape check');
     }
     out.groups[out.count] = group;
+    out.channels[out.count] = channel;
     out.starts[out.count] = offset;
     out.ends[out.count] = offset + payloadBytes;
     out.count++;

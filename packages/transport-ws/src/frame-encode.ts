@@ -2,8 +2,9 @@
  * Encoders for the peer-link frames (layout in `frame-format.ts`): data frames built from queued records,
  * and the small snapshot control frames. Payloads are copied once, into the frame that carries them.
  */
-import { assert } from '@flotilla/core';
+import { assert, NODE_CHANNELS, type NodeChannel } from '@flotilla/core';
 import {
+  CHANNEL_RECORD_MARK,
   FAIL_REASON_BYTES_MAX,
   FRAME_HEADER_BYTES,
   FRAME_VERSION,
@@ -27,6 +28,17 @@ export function groupHeader(group: string): Buffer {
   header.write(group, 1, 'utf8');
   if (groupHeaders.size >= GROUP_HEADER_CACHE_MAX) groupHeaders.clear();
   groupHeaders.set(group, header);
+  return header;
+}
+
+const channelHeaders = new Map<NodeChannel, Buffer>(
+  NODE_CHANNELS.map((channel, i) => [channel, Buffer.from([CHANNEL_RECORD_MARK, i + 1])]),
+);
+
+/** `[0][channel u8]`: the header of a node-channel record. */
+export function channelHeader(channel: NodeChannel): Buffer {
+  const header = channelHeaders.get(channel);
+  assert(header !== undefined, () => `unknown node channel ${channel}`);
   return header;
 }
 

@@ -4,7 +4,9 @@
  *
  * ```
  * every frame   [version u8 = 1][kind u8] body…                         (integers little-endian)
- * Data          repeated ≥ 1: [groupLen u8 ≥ 1][group utf8][payloadLen u32 ≥ 1][payload]
+ * Data          repeated ≥ 1, either record:
+ *                 group   [groupLen u8 ≥ 1][group utf8][payloadLen u32 ≥ 1][payload]
+ *                 channel [0][channel u8 ≥ 1][payloadLen u32 ≥ 1][payload]   (a node channel, see core)
  * SnapBegin     [transfer u32][groupLen u8 ≥ 1][group utf8][metaLen u32][meta (core encodeSnapshotMeta)]
  * SnapChunk     [transfer u32][seq u32][chunk ≥ 1 byte]
  * SnapEnd       [transfer u32][chunkCount u32]
@@ -20,6 +22,8 @@ export const FRAME_VERSION = 1;
 export const FRAME_HEADER_BYTES = 2;
 /** Group ids travel with a one-byte length. */
 export const GROUP_ID_BYTES_MAX = 255;
+/** The group-length byte that marks a node-channel record instead of a group record. */
+export const CHANNEL_RECORD_MARK = 0;
 /** Bytes a data record adds around its payload besides the group id: length byte + u32 payload length. */
 export const RECORD_OVERHEAD_BYTES = 5;
 /** Bytes of a snapshot chunk frame besides the chunk itself. */
@@ -66,7 +70,7 @@ export type FrameErrorKind =
   | 'truncated'
   /** A text WebSocket message: the protocol is binary only. */
   | 'textFrame'
-  /** An empty or non-UTF-8 group id. */
+  /** An empty or non-UTF-8 group id, or an unknown node channel. */
   | 'invalidGroup'
   /** An empty payload, one failing `isValidPayload` (default: not a core message tuple), or bad snapshot metadata. */
   | 'invalidPayload'

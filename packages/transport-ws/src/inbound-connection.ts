@@ -111,12 +111,18 @@ export class InboundConnection {
     const knowsGroup = options.knowsGroup;
     if (knowsGroup !== undefined && options.unknownGroupAction === 'close') {
       for (let i = 0; i < records.count; i++) {
-        if (!knowsGroup(records.groups[i]!))
+        if (records.channels[i] === undefined && !knowsGroup(records.groups[i]!))
           throw new FrameError('unknownGroup', `group ${records.groups[i]}`);
       }
     }
     let delivered = 0;
     for (let i = 0; i < records.count; i++) {
+      const channel = records.channels[i];
+      if (channel !== undefined) {
+        handler.deliverNode(this.peer, channel, frame.subarray(records.starts[i], records.ends[i]));
+        delivered++;
+        continue;
+      }
       const group = records.groups[i]!;
       if (knowsGroup !== undefined && !knowsGroup(group)) {
         stats.errors.unknownGroup++;

@@ -7,13 +7,13 @@
  *       └──────── dial failed ──────────────────────────┘        close() from any state ──► closed
  * ```
  */
-import { type GroupId, type NodeId, PeerUnreachableError } from '@flotilla/core';
+import { type GroupId, type NodeChannel, type NodeId, PeerUnreachableError } from '@flotilla/core';
 import WebSocket from 'ws';
 import { authHeaders, PEER_PATH } from './auth.ts';
 import { reconnectDelayMs } from './backoff.ts';
 import { FrameError } from './errors.ts';
 import { parseSnapshotFrame, readFrameKind } from './frame-decode.ts';
-import { groupHeader } from './frame-encode.ts';
+import { channelHeader, groupHeader } from './frame-encode.ts';
 import { FRAME_CLOSE_CODES, FRAME_HEADER_BYTES, INBOUND_REPLY_KINDS } from './frame-format.ts';
 import { closeWithin, type LinkContext } from './link-context.ts';
 import { SendQueue } from './send-queue.ts';
@@ -73,12 +73,20 @@ export class OutboundLink {
 
   /** Queues a message for the end-of-turn flush; drops (and counts) it if the link is down or full. */
   enqueue(group: GroupId, payload: Uint8Array): boolean {
+    return this.enqueueRecord(groupHeader(group), payload);
+  }
+
+  /** Queues a payload for a node channel of the peer, as `enqueue` does for a group. */
+  enqueueNode(channel: NodeChannel, payload: Uint8Array): boolean {
+    return this.enqueueRecord(channelHeader(channel), payload);
+  }
+
+  private enqueueRecord(header: Buffer, payload: Uint8Array): boolean {
     const { stats, options } = this.ctx;
     if (this.state !== 'open' && this.state !== 'connecting') {
       stats.messagesDropped.unreachable++;
       return false;
     }
-    const header = groupHeader(group);
     if (FRAME_HEADER_BYTES + header.length + 4 + payload.length > options.maxPayloadBytes) {
       stats.messagesDropped.oversized++;
       return false;

@@ -2,7 +2,7 @@
  * Wraps the node's `TransportHandler` so that an exception in one of its callbacks is logged and counted
  * (`errors.handler`) instead of unwinding into ws or the event loop, where it would crash the process.
  */
-import type { GroupId, NodeId, SnapshotMeta, TransportHandler } from '@flotilla/core';
+import type { GroupId, NodeChannel, NodeId, SnapshotMeta, TransportHandler } from '@flotilla/core';
 import type { Logger } from 'pino';
 import type { WsTransportStats } from './stats.ts';
 
@@ -17,6 +17,13 @@ export function safeHandler(inner: TransportHandler, stats: WsTransportStats, lo
         inner.deliver(from, group, payload);
       } catch (error) {
         failed('deliver', error);
+      }
+    },
+    deliverNode(from: NodeId, channel: NodeChannel, payload: Uint8Array): void {
+      try {
+        inner.deliverNode(from, channel, payload);
+      } catch (error) {
+        failed('deliverNode', error);
       }
     },
     peerUnreachable(peer: NodeId): void {

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import {
   encodeSnapshotMeta,
   type GroupId,
+  type NodeChannel,
   type NodeId,
   PeerUnreachableError,
   type SnapshotMeta,
@@ -113,6 +114,15 @@ export class WsTransport implements Transport {
       return;
     }
     if (link.enqueue(group, payload)) this.scheduleFlush(link);
+  }
+
+  sendNode(to: NodeId, channel: NodeChannel, payload: Uint8Array): void {
+    const link = this.links.get(to);
+    if (link === undefined) {
+      this.counters.messagesDropped.unreachable++;
+      return;
+    }
+    if (link.enqueueNode(channel, payload)) this.scheduleFlush(link);
   }
 
   isHeld(to: NodeId): boolean {

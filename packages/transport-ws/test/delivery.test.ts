@@ -88,6 +88,33 @@ test('messages queued in one event-loop turn leave as one frame per peer', { tim
   assert.equal(afterStats.framesReceived - before.framesReceived, 1);
 });
 
+test('node-channel records travel in the same frames as group records, in order, never as a group', {
+  timeout: 15_000,
+}, async () => {
+  const start = recorder.delivered.length;
+  const nodeStart = recorder.nodeDelivered.length;
+  const before = local.stats();
+  for (let seq = 0; seq < 300; seq++) {
+    if (seq % 3 === 0) local.sendNode(2, seq % 2 === 0 ? 'rpc' : 'actors', Uint8Array.of(seq & 0xff, 7));
+    else local.send(2, 'jobs', sequenced(1, 2, seq));
+  }
+  await waitUntil(
+    () => recorder.delivered.length - start >= 200 && recorder.nodeDelivered.length - nodeStart >= 100,
+    10_000,
+    'echoes of both kinds',
+  );
+  assert.equal(local.stats().framesSent - before.framesSent, 1, 'one frame carried both kinds');
+  const nodeEchoes = recorder.nodeDelivered.slice(nodeStart);
+  assert.deepEqual(
+    nodeEchoes.map((d) => [d.channel, d.payload[0]]),
+    Array.from({ length: 100 }, (_, i) => [(i * 3) % 2 === 0 ? 'rpc' : 'actors', (i * 3) & 0xff]),
+  );
+  assert.ok(
+    recorder.delivered.slice(start).every((d) => d.group === 'jobs'),
+    'no channel record became a group',
+  );
+});
+
 test('a killed peer is reported unreachable, and after it restarts on its port traffic flows again', {
   timeout: 30_000,
 }, async () => {

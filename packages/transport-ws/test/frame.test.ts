@@ -8,6 +8,7 @@ import { encodeSnapshotMeta } from '@flotilla/core';
 import { FrameError } from '../src/errors.ts';
 import { newDataRecords, parseDataFrame, parseSnapshotFrame, readFrameKind } from '../src/frame-decode.ts';
 import {
+  channelHeader,
   encodeDataFrame,
   encodeSnapBegin,
   encodeSnapChunk,
@@ -66,6 +67,20 @@ test('a data frame carries many groups and hands back exact payload slices witho
   });
 });
 
+test('node-channel records share data frames with group records; their payloads are not shape-checked', () => {
+  const headers = [groupHeader('meta'), channelHeader('rpc'), channelHeader('actors'), groupHeader('jobs')];
+  const payloads = [sequenced(1, 2, 1), Uint8Array.of(0xc1), Uint8Array.of(1, 2, 3), sequenced(1, 2, 2)];
+  const bytes = headers.reduce((n, h, i) => n + h.length + 4 + payloads[i]!.length, 0);
+  const frame = encodeDataFrame(headers, payloads, 0, 4, bytes);
+  const out = parseData(frame);
+  assert.equal(out.count, 4);
+  assert.deepEqual(out.groups.slice(0, 4), ['meta', '', '', 'jobs']);
+  assert.deepEqual(out.channels.slice(0, 4), [undefined, 'rpc', 'actors', undefined]);
+  payloads.forEach((payload, i) => {
+    assert.deepEqual(frame.subarray(out.starts[i], out.ends[i]), Buffer.from(payload));
+  });
+});
+
 test('the send queue splits a turn into frames of at most frameBytesMax and keeps order', () => {
   const queue = new SendQueue();
   for (let i = 0; i < 100; i++) queue.push(groupHeader(`g${i % 3}`), sequenced(1, 2, i));
@@ -105,7 +120,10 @@ const badFrames: [string, Buffer, FrameErrorKind][] = [
   ['cut inside a payload', valid.subarray(0, valid.length - 1), 'truncated'],
   ['cut inside a record header', valid.subarray(0, 5), 'truncated'],
   ['trailing byte', Buffer.concat([valid, Buffer.from([4])]), 'truncated'],
-  ['empty group id', Buffer.from([1, 1, 0, 1, 0, 0, 0, 0x94]), 'invalidGroup'],
+  ['node channel 0', Buffer.from([1, 1, 0, 0, 1, 0, 0, 0, 0x94]), 'invalidGroup'],
+  ['unknown node channel 9', Buffer.from([1, 1, 0, 9, 1, 0, 0, 0, 0x94]), 'invalidGroup'],
+  ['channel record cut in its header', Buffer.from([1, 1, 0, 1, 1, 0]), 'truncated'],
+  ['empty channel payload', Buffer.from([1, 1, 0, 1, 0, 0, 0, 0]), 'invalidPayload'],
   ['non-UTF-8 group id', Buffer.from([1, 1, 2, 0xff, 0xfe, 1, 0, 0, 0, 0x94]), 'invalidGroup'],
   ['empty payload', Buffer.from([1, 1, 1, 0x67, 0, 0, 0, 0]), 'invalidPayload'],
   ['payload that is not a message tuple', Buffer.from([1, 1, 1, 0x67, 1, 0, 0, 0, 0xc1]), 'invalidPayload'],

@@ -133,7 +133,7 @@ export class FuzzFrames {
       case 4:
         return [Buffer.from([1, 1]), 'malformed', 2];
       case 5:
-        return [Buffer.from([1, 1, 0, 1, 0, 0, 0, 0x94]), 'invalidGroup', 2];
+        return [Buffer.from([1, 1, 0, [0, 3, 9, 255][this.int(4)]!, 1, 0, 0, 0, 0x94]), 'invalidGroup', 2];
       case 6: {
         const bad = [[0xff], [0xc0, 0x80], [0x80], [0xed, 0xa0, 0x80]][this.int(4)]!;
         return [Buffer.from([1, 1, bad.length, ...bad, 1, 0, 0, 0, 0x94]), 'invalidGroup', 2];

@@ -6,6 +6,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import {
   encodeMessage,
   type GroupId,
+  type NodeChannel,
   type NodeId,
   type SnapshotMeta,
   type TransportHandler,
@@ -125,6 +126,8 @@ export interface Delivery {
 /** A `TransportHandler` that records everything; snapshots are consumed by `onSnapshot` (default: drain). */
 export class Recorder implements TransportHandler {
   readonly delivered: Delivery[] = [];
+  /** Node-channel payloads, in arrival order. */
+  readonly nodeDelivered: { from: NodeId; channel: NodeChannel; payload: Uint8Array }[] = [];
   readonly unreachable: NodeId[] = [];
   readonly backpressure: { peer: NodeId; held: boolean }[] = [];
   onSnapshot: (
@@ -138,6 +141,9 @@ export class Recorder implements TransportHandler {
 
   deliver(from: NodeId, group: GroupId, payload: Uint8Array): void {
     this.delivered.push({ from, group, payload: Uint8Array.from(payload) });
+  }
+  deliverNode(from: NodeId, channel: NodeChannel, payload: Uint8Array): void {
+    this.nodeDelivered.push({ from, channel, payload: Uint8Array.from(payload) });
   }
   peerUnreachable(peer: NodeId): void {
     this.unreachable.push(peer);
