@@ -3,14 +3,8 @@
  * exactly-once apply, no lost acknowledged write, and linearizable reads (Raft §5.2–5.4, thesis §6).
  * Each violation is recorded with a description; the simulator reports them with the seed.
  */
-import {
-  decodeKvCommand,
-  type Entry,
-  EntryKind,
-  type KvResult,
-  type NodeId,
-  type RaftNode,
-} from '@flotilla/core';
+import { type Entry, EntryKind, type NodeId, type RaftNode } from '@flotilla/core';
+import { decodeKvCommand, type KvResult } from './kv-machine.ts';
 
 interface CommittedEntry {
   readonly term: number;

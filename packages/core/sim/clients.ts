@@ -2,8 +2,9 @@
  * Simulated clients: each writes its own key with a session (client id, sequence) and retries on timeout
  * with the same sequence, and reads random keys through ReadIndex. Outcomes feed the safety checker.
  */
-import { encodeKvCommand, type NodeId, type Xoshiro128 } from '@flotilla/core';
+import type { NodeId, Xoshiro128 } from '@flotilla/core';
 import type { SafetyChecker } from './checker.ts';
+import { encodeKvCommand } from './kv-machine.ts';
 
 export interface PendingWrite {
   readonly clientId: string;

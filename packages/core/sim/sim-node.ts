@@ -5,8 +5,6 @@
 import {
   type Entry,
   EntryKind,
-  type KvResult,
-  MemoryKvStateMachine,
   MemoryLogStorage,
   MemoryStableStorage,
   type Message,
@@ -16,6 +14,7 @@ import {
   type ReadState,
   type Ready,
 } from '@flotilla/core';
+import { type KvResult, MemoryKvStateMachine } from './kv-machine.ts';
 
 export interface AppliedEntry {
   readonly node: NodeId;

@@ -5,7 +5,6 @@
  */
 import {
   bootstrapStorage,
-  decodeKvCommand,
   EntryKind,
   FlotillaError,
   type Message,
@@ -14,6 +13,7 @@ import {
 } from '@flotilla/core';
 import { SafetyChecker } from './checker.ts';
 import { SimClients } from './clients.ts';
+import { decodeKvCommand } from './kv-machine.ts';
 import { SimNetwork } from './network.ts';
 import { type Scenario, scenarioFor } from './scenario.ts';
 import { SimNode } from './sim-node.ts';

@@ -19,14 +19,6 @@ export {
 } from './codec.ts';
 export type { RaftConfig } from './config.ts';
 export * from './errors.ts';
-export {
-  decodeKvCommand,
-  encodeKvCommand,
-  type KvCommand,
-  type KvResult,
-  type KvSessionCommand,
-  MemoryKvStateMachine,
-} from './memory-state-machine.ts';
 export { MemoryLogStorage, MemoryStableStorage } from './memory-storage.ts';
 export { MemoryNetwork, type MemoryNetworkOptions, MemoryTransport } from './memory-transport.ts';
 export type * from './messages.ts';
@@ -35,16 +27,6 @@ export { type Random, seededFloats, Xoshiro128 } from './prng.ts';
 export type { ProgressState } from './progress.ts';
 export { type FollowerStatus, type ProposeResult, RaftNode, type Status } from './raft-node.ts';
 export type { Ready } from './ready.ts';
-export {
-  ClientSessions,
-  decodeSessionCommand,
-  encodeSessionCommand,
-  type SessionCommand,
-  type SessionVerdict,
-  type SessionWindow,
-  sessionCheck,
-  sessionRecord,
-} from './sessions.ts';
 export { parseShardGroupId, ShardRouter, shardGroupId, stableHash32 } from './shard-router.ts';
 export type { Command, StateMachine } from './state-machine.ts';
 export type { LogStorage, StableStorage } from './storage.ts';

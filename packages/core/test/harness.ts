@@ -6,9 +6,6 @@ import {
   bootstrapStorage,
   type Entry,
   EntryKind,
-  encodeKvCommand,
-  type KvResult,
-  MemoryKvStateMachine,
   MemoryLogStorage,
   MemoryStableStorage,
   type Message,
@@ -19,6 +16,7 @@ import {
   type ReadState,
   type Ready,
 } from '@flotilla/core';
+import { encodeKvCommand, type KvResult, MemoryKvStateMachine } from '../sim/kv-machine.ts';
 
 export type NodeOptions = Omit<RaftConfig, 'id' | 'group' | 'logStorage' | 'stableStorage' | 'applied'>;
 

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  decodeKvCommand,
-  encodeKvCommand,
-  InvalidMessageError,
-  type KvCommand,
-  MemoryKvStateMachine,
-} from '@flotilla/core';
+import { InvalidMessageError } from '@flotilla/core';
 import { Packr } from 'msgpackr';
+import { decodeKvCommand, encodeKvCommand, type KvCommand, MemoryKvStateMachine } from '../sim/kv-machine.ts';
 
 const packr = new Packr({ useRecords: false });
 

@@ -5,16 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  ClientSessions,
-  decodeSessionCommand,
-  encodeKvCommand,
-  encodeSessionCommand,
-  InvalidMessageError,
-  type KvCommand,
-  type KvResult,
-  MemoryKvStateMachine,
-} from '@flotilla/core';
+import { InvalidMessageError } from '@flotilla/core';
+import { encodeKvCommand, type KvCommand, type KvResult, MemoryKvStateMachine } from '../sim/kv-machine.ts';
+import { ClientSessions, decodeSessionCommand, encodeSessionCommand } from '../sim/sessions.ts';
 import { Cluster } from './harness.ts';
 
 const confState = { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };

@@ -1,42 +1,36 @@
 /**
- * @flotilla/node — the multi-Raft node: groups as replicas driven from LMDB, the replicated catalog, the
- * executor (standalone or Raft, with forwarding), membership, the client API, admin HTTP and the CLI.
+ * @flotilla/node — the multi-Raft node that runs Flotilla applications: replicas of every group as actors
+ * (cluster/, replicas/), the machines applications define (machines/), the executor, gateway, leader-only
+ * and cross-node actors (execution/), the client API and admin HTTP (api/), config, start and CLI
+ * (operations/). Applications define themselves with @flotilla/app and call through @flotilla/client.
  */
 
-export type { Topology } from './api-protocol.ts';
+export * from '@flotilla/app';
 export {
-  type CatalogCommand,
+  CATALOG_GROUP,
+  type CatalogGroup,
+  CatalogMachine,
   type CatalogNode,
-  CatalogStateMachine,
-  encodeCatalogCommand,
-} from './catalog.ts';
-export { type ClientOptions, FlotillaClient } from './client.ts';
+  type CatalogView,
+} from './cluster/catalog.ts';
+export { defaultLayout, type Layout } from './cluster/layout.ts';
+export type { MembershipStatus } from './cluster/membership.ts';
 export {
-  ClusterNode,
-  type ClusterNodeOptions,
+  FlotillaNode,
   type GroupStatusView,
   type PeerDirectory,
-} from './cluster-node.ts';
+  type RefusedReplica,
+} from './cluster/node.ts';
+export { type Asker, GatewayActor, type GatewayMessage, gatewayCalls } from './execution/gateway.ts';
+export type { LeadershipEvent } from './execution/leader-actors.ts';
+export type { DivergenceReport } from './machines/machine-instance.ts';
+export type { AppRef } from './machines/registry.ts';
 export {
   configFromToml,
   loadConfig,
   type MemberConfig,
   type NodeConfig,
   type RaftSettings,
-} from './config.ts';
-export { DirectExecutor } from './direct-executor.ts';
-export * from './errors.ts';
-export type { CommandExecutor, ReadConsistency, RequestOptions } from './executor.ts';
-export {
-  CATALOG_GROUP,
-  type CatalogGroup,
-  defaultLayout,
-  type GroupKind,
-  type GroupSpec,
-  userRouter,
-} from './layout.ts';
-export { createLogger, type Logger, silentLogger } from './logger.ts';
-export type { MembershipStatus } from './membership.ts';
-export type { GetResult, Query } from './queries.ts';
-export { RaftExecutor } from './raft-executor.ts';
-export { type RunningNode, startNode } from './start.ts';
+} from './operations/config.ts';
+export { createLogger, type Logger, silentLogger } from './operations/logger.ts';
+export { type RunningNode, startNode } from './operations/start.ts';

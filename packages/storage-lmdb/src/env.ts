@@ -15,7 +15,8 @@ export type LogKey = [string, number];
 /** `[group, snapshotId, chunk]`. */
 export type SnapKey = [string, number, number];
 /** `[group, generation, userKey]`. */
-export type SmKey = [string, number, string | number];
+/** `[group, generation, ...userKey]` (a user key is a string, a number or a tuple of them). */
+export type SmKey = [string, number, ...(string | number)[]];
 
 /**
  * The named databases. Log, hard-state and snapshot values are the codec's bytes, stored as they are.

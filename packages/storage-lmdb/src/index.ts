@@ -15,7 +15,17 @@ export {
   WalOverloadedError,
 } from './errors.ts';
 export type { GroupStorage, SnapshotReader } from './group-storage.ts';
-export type { KvApply, KvKey, KvStateMachine, KvView } from './kv-state-machine.ts';
+export {
+  compareKvKeys,
+  inRange,
+  type KvApply,
+  type KvKey,
+  type KvRange,
+  type KvStateMachine,
+  type KvView,
+  keyId,
+  overlay as overlayRange,
+} from './kv-state-machine.ts';
 export { type NodeStorage, openStorage } from './node-storage.ts';
 export { DEFAULTS, type StorageLogger, type StorageOptions } from './options.ts';
 export { crc32c } from './wal/crc32c.ts';

@@ -1,24 +1,34 @@
 /**
  * A key-value state machine kept in LMDB (core's `StateMachine`): the writes of applied commands and the
  * applied index commit in one transaction, so after a crash every command is applied exactly once.
- * Writes not yet durable stay in an overlay, so reads always see the state as of `appliedIndex`.
+ * Writes not yet durable stay in an overlay, so reads (point and range) see the state as of `appliedIndex`.
  */
 import { assert, type Command, type GroupId, type SnapshotMeta, type StateMachine } from '@flotilla/core';
+import { compareKeys } from 'lmdb';
 import { Packr } from 'msgpackr';
-import type { Env } from './env.ts';
+import type { Env, SmKey } from './env.ts';
 import { CorruptValueError } from './errors.ts';
 import type { Janitor } from './janitor.ts';
 import { MAX_KEY_NUMBER } from './recover.ts';
 import type { WriteQueue } from './write-queue.ts';
 
-/** Keys of the state machine: strings or numbers (LMDB keys, at most ~1,900 bytes encoded). */
-export type KvKey = string | number;
+/** Keys of the state machine: a string, a number, or a tuple of them (ordered element by element). */
+export type KvKey = string | number | readonly (string | number)[];
+
+/** A range of keys: `start <= key < end`, in key order (or reversed), at most `limit` entries. */
+export interface KvRange {
+  readonly start?: KvKey;
+  readonly end?: KvKey;
+  readonly limit?: number;
+  readonly reverse?: boolean;
+}
 
 /** What an apply function sees: the state as of the previous command, plus its own writes. */
 export interface KvView {
   get(key: KvKey): Uint8Array | undefined;
   put(key: KvKey, value: Uint8Array): void;
   delete(key: KvKey): void;
+  range(range: KvRange): Iterable<{ readonly key: KvKey; readonly value: Uint8Array }>;
 }
 
 /** The application's deterministic transition: one command in, one result out, writes through `kv`. */
@@ -32,6 +42,7 @@ export interface KvContext {
 }
 
 interface Pending {
+  readonly key: KvKey;
   readonly value: Uint8Array | null;
   readonly seq: number;
 }
@@ -39,15 +50,82 @@ interface Pending {
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 const FRESH: readonly [number, number] = [1, 0];
 
+/** One string per key, so that `'1'`, `1` and `['1']` are three keys (as they are in LMDB). */
+export function keyId(key: KvKey): string {
+  if (typeof key === 'string') return `s${key}`;
+  if (typeof key === 'number') return `n${key}`;
+  return `t${JSON.stringify(key)}`;
+}
+
+function parts(key: KvKey): readonly (string | number)[] {
+  return typeof key === 'object' ? key : [key];
+}
+
+/** The LMDB key of `key` in generation `gen` of `group`: `[group, gen, ...key]`. */
+function lmdbKey(group: GroupId, gen: number, key: KvKey): SmKey {
+  return [group, gen, ...parts(key)] as SmKey;
+}
+
+function userKey(key: readonly unknown[]): KvKey {
+  const rest = key.slice(2) as (string | number)[];
+  return rest.length === 1 ? rest[0]! : rest;
+}
+
+/** Key order as LMDB has it (tuples element by element). */
+export function compareKvKeys(a: KvKey, b: KvKey): number {
+  return compareKeys(parts(a) as never, parts(b) as never);
+}
+
+export function inRange(key: KvKey, range: KvRange): boolean {
+  if (range.start !== undefined && compareKvKeys(key, range.start) < 0) return false;
+  if (range.end !== undefined && compareKvKeys(key, range.end) >= 0) return false;
+  return true;
+}
+
+/**
+ * `base` (sorted as asked) with `changes` laid over it: a change replaces or deletes the base entry of the
+ * same key, and inserts a new one in order. `changes` holds only keys in the range.
+ */
+export function* overlay(
+  base: Iterable<{ key: KvKey; value: Uint8Array }>,
+  changes: readonly { key: KvKey; value: Uint8Array | null }[],
+  range: KvRange,
+): Generator<{ key: KvKey; value: Uint8Array }> {
+  const sign = range.reverse ? -1 : 1;
+  const sorted = [...changes].sort((a, b) => sign * compareKvKeys(a.key, b.key));
+  const changed = new Set(sorted.map((c) => keyId(c.key)));
+  let next = 0;
+  let left = range.limit ?? Number.POSITIVE_INFINITY;
+  if (left <= 0) return;
+  for (const entry of base) {
+    while (next < sorted.length && sign * compareKvKeys(sorted[next]!.key, entry.key) < 0) {
+      const c = sorted[next++]!;
+      if (c.value !== null) {
+        yield { key: c.key, value: c.value };
+        if (--left <= 0) return;
+      }
+    }
+    if (changed.has(keyId(entry.key))) continue;
+    yield entry;
+    if (--left <= 0) return;
+  }
+  for (; next < sorted.length; next++) {
+    const c = sorted[next]!;
+    if (c.value === null) continue;
+    yield { key: c.key, value: c.value };
+    if (--left <= 0) return;
+  }
+}
+
 export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
   private readonly ctx: KvContext;
   private readonly applyFn: KvApply<Result>;
-  /** Generation of the key space `[group, gen, key]`; `restore` writes a new one and drops the old. */
+  /** Generation of the key space `[group, gen, ...key]`; `restore` writes a new one and drops the old. */
   private gen: number;
   private applied: number;
   private durableApplied: number;
   private seq = 0;
-  private readonly overlay = new Map<KvKey, Pending>();
+  private readonly overlayed = new Map<string, Pending>();
   private lastWrite: Promise<void> = Promise.resolve();
 
   constructor(ctx: KvContext, apply: KvApply<Result>) {
@@ -76,18 +154,54 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
 
   /** Reads a key of the current state (including applied writes not yet durable). */
   get(key: KvKey): Uint8Array | undefined {
-    const pending = this.overlay.get(key);
+    const pending = this.overlayed.get(keyId(key));
     if (pending !== undefined) return pending.value ?? undefined;
-    return this.ctx.env.sm.getBinary([this.ctx.group, this.gen, key]);
+    return this.ctx.env.sm.getBinary(lmdbKey(this.ctx.group, this.gen, key));
+  }
+
+  /** Entries of the current state in key order (applied writes not yet durable included). */
+  range(range: KvRange = {}): Iterable<{ key: KvKey; value: Uint8Array }> {
+    const changes = [...this.overlayed.values()].filter((p) => inRange(p.key, range));
+    return overlay(this.durableRange(range, changes.length), changes, range);
+  }
+
+  /** LMDB's entries in `range`, enough of them to fill `limit` after `hidden` of them are overlaid. */
+  private *durableRange(range: KvRange, hidden: number): Generator<{ key: KvKey; value: Uint8Array }> {
+    const { env, group } = this.ctx;
+    const gen = this.gen;
+    const low = range.start === undefined ? [group, gen] : lmdbKey(group, gen, range.start);
+    const high = range.end === undefined ? [group, gen + 1] : lmdbKey(group, gen, range.end);
+    // A reversed scan may meet the excluded end key first: one more, so that it cannot eat the limit.
+    const limit = range.limit === undefined ? undefined : range.limit + hidden + (range.reverse ? 1 : 0);
+    const options = range.reverse
+      ? { start: high, end: low, reverse: true, ...(limit === undefined ? {} : { limit }) }
+      : { start: low, end: high, ...(limit === undefined ? {} : { limit }) };
+    for (const { key, value } of env.sm.getRange(options as never)) {
+      const k = key as unknown as unknown[];
+      // A reversed scan starts at `high` inclusive; the range's end is exclusive.
+      if (range.reverse && compareKeys(k as never, high as never) >= 0) continue;
+      yield { key: userKey(k), value: value as Uint8Array };
+    }
   }
 
   apply(commands: readonly Command[]): Result[] {
     if (commands.length === 0) return [];
-    const writes = new Map<KvKey, Uint8Array | null>();
+    const writes = new Map<string, { key: KvKey; value: Uint8Array | null }>();
     const view: KvView = {
-      get: (key) => (writes.has(key) ? (writes.get(key) ?? undefined) : this.get(key)),
-      put: (key, value) => void writes.set(key, value.slice()),
-      delete: (key) => void writes.set(key, null),
+      get: (key) => {
+        const w = writes.get(keyId(key));
+        return w !== undefined ? (w.value ?? undefined) : this.get(key);
+      },
+      put: (key, value) => void writes.set(keyId(key), { key, value: value.slice() }),
+      delete: (key) => void writes.set(keyId(key), { key, value: null }),
+      range: (range) => {
+        const changes = [...writes.values()].filter((w) => inRange(w.key, range));
+        const hidden = changes.length;
+        const base = this.range(
+          range.limit === undefined ? range : { ...range, limit: range.limit + hidden },
+        );
+        return overlay(base, changes, range);
+      },
     };
     let index = this.applied;
     const results = commands.map((command) => {
@@ -95,28 +209,19 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
       index = command.index;
       return this.applyFn(command, view);
     });
-    this.commit(writes, index, false);
+    this.commit([...writes.values()], index, false);
     return results;
   }
 
   advanceAppliedIndex(index: number): void {
     if (index <= this.applied) return;
-    this.commit(new Map(), index, false);
+    this.commit([], index, false);
   }
 
   /** The whole state at `appliedIndex`, as msgpack pairs `[key, value, key, value, …]`. */
   snapshot(): Uint8Array {
-    const { env, group } = this.ctx;
-    const state = new Map<KvKey, Uint8Array>();
-    for (const { key, value } of env.sm.getRange({ start: [group, this.gen], end: [group, this.gen + 1] })) {
-      state.set(key[2], value);
-    }
-    for (const [key, pending] of this.overlay) {
-      if (pending.value === null) state.delete(key);
-      else state.set(key, pending.value);
-    }
     const flat: unknown[] = [];
-    for (const [key, value] of state) flat.push(key, value);
+    for (const { key, value } of this.range()) flat.push(key, value);
     return packr.pack(flat);
   }
 
@@ -124,7 +229,7 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
     const pairs = decodeSnapshot(data, this.ctx.group, meta.index);
     const oldGen = this.gen;
     this.gen = oldGen + 1;
-    this.overlay.clear();
+    this.overlayed.clear();
     this.commit(pairs, meta.index, true).then(
       () => this.collectGeneration(oldGen),
       () => {},
@@ -132,23 +237,28 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
   }
 
   /** Issues the writes and the applied index together: same turn, same transaction. */
-  private commit(writes: Map<KvKey, Uint8Array | null>, applied: number, fresh: boolean): Promise<void> {
+  private commit(
+    writes: readonly { key: KvKey; value: Uint8Array | null }[],
+    applied: number,
+    fresh: boolean,
+  ): Promise<void> {
     const { env, group, queue } = this.ctx;
     const seq = ++this.seq;
     const gen = this.gen;
-    for (const [key, value] of writes) this.overlay.set(key, { value, seq });
+    for (const w of writes) this.overlayed.set(keyId(w.key), { key: w.key, value: w.value, seq });
     this.applied = applied;
     const write = queue.short(() => {
-      for (const [key, value] of writes) {
-        if (value === null) env.sm.remove([group, gen, key]);
-        else env.sm.put([group, gen, key], value);
+      for (const w of writes) {
+        if (w.value === null) env.sm.remove(lmdbKey(group, gen, w.key));
+        else env.sm.put(lmdbKey(group, gen, w.key), w.value);
       }
       return env.smMeta.put(group, [gen, applied]);
     });
     const settled = write.then(() => {
       if (applied > this.durableApplied || fresh) this.durableApplied = applied;
-      for (const key of writes.keys()) {
-        if (this.overlay.get(key)?.seq === seq) this.overlay.delete(key);
+      for (const w of writes) {
+        const id = keyId(w.key);
+        if (this.overlayed.get(id)?.seq === seq) this.overlayed.delete(id);
       }
     });
     // Marked handled here; `flushed()` still rejects for whoever awaits it.
@@ -170,8 +280,8 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
 
   private collectRange(job: string, start: [string, number], end: [string, number]): void {
     const { env, janitor } = this.ctx;
-    for (const _key of env.sm.getKeys({ start, end, limit: 1 })) {
-      janitor.schedule(job, env.sm, () => ({ start, end }));
+    for (const _key of env.sm.getKeys({ start: start as never, end: end as never, limit: 1 })) {
+      janitor.schedule(job, env.sm as never, () => ({ start, end }));
     }
   }
 }
@@ -189,7 +299,20 @@ function readMeta(ctx: KvContext): readonly [number, number] {
   return [value[0] as number, value[1] as number];
 }
 
-function decodeSnapshot(data: Uint8Array, group: GroupId, index: number): Map<KvKey, Uint8Array> {
+function isKey(value: unknown): value is KvKey {
+  if (typeof value === 'string' || typeof value === 'number') return true;
+  return (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((p) => typeof p === 'string' || typeof p === 'number')
+  );
+}
+
+function decodeSnapshot(
+  data: Uint8Array,
+  group: GroupId,
+  index: number,
+): { key: KvKey; value: Uint8Array | null }[] {
   let flat: unknown;
   try {
     flat = packr.unpack(data);
@@ -199,14 +322,14 @@ function decodeSnapshot(data: Uint8Array, group: GroupId, index: number): Map<Kv
   if (!Array.isArray(flat) || flat.length % 2 !== 0) {
     throw new CorruptValueError('snap', group, index, 'state-machine image is not a list of pairs');
   }
-  const pairs = new Map<KvKey, Uint8Array>();
+  const pairs: { key: KvKey; value: Uint8Array }[] = [];
   for (let i = 0; i < flat.length; i += 2) {
     const key: unknown = flat[i];
     const value: unknown = flat[i + 1];
-    if ((typeof key !== 'string' && typeof key !== 'number') || !(value instanceof Uint8Array)) {
+    if (!isKey(key) || !(value instanceof Uint8Array)) {
       throw new CorruptValueError('snap', group, index, 'state-machine image holds a bad pair');
     }
-    pairs.set(key, value);
+    pairs.push({ key, value });
   }
   return pairs;
 }

@@ -90,6 +90,17 @@ export class NodeStorage {
     return machine;
   }
 
+  /**
+   * Forgets `group`'s key-value state machine once its writes are durable (or failed), so that a replica
+   * restarted on this thread opens a fresh one that reads the state back from disk.
+   */
+  async releaseKvStateMachine(group: GroupId): Promise<void> {
+    const machine = this.machines.get(group);
+    if (machine === undefined) return;
+    this.machines.delete(group);
+    await machine.flushed().catch(() => {});
+  }
+
   /** Groups that have stored anything: hard state, log metadata or state-machine data. */
   groupIds(): GroupId[] {
     this.assertOpen();

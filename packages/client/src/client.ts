@@ -1,0 +1,407 @@
+/**
+ * The client library: connects to any node over WebSocket and offers the typed calls of `Calls` (execute,
+ * query, entity refs) plus the admin calls. Requests go to each group's leader (learned from the topology and
+ * from leader hints), are pipelined on one connection per node and batched per turn, and are retried with
+ * backoff within a bounded timeout; every command carries a client session, so a retry applies once.
+ */
+import {
+  type ApiOp,
+  type ApiResponse,
+  type CallOptions,
+  type CallPort,
+  Calls,
+  type CommandRequest,
+  decodeResponses,
+  encodeRequests,
+  fromWireError,
+  groupOfTarget,
+  isRetryable,
+  type OutgoingRequest,
+  type QueryRequest,
+  RequestTimeoutError,
+  type RetryPolicy,
+  retrying,
+  type Topology,
+} from '@flotilla/app';
+import { FlotillaError, type GroupId, type NodeId, NotLeaderError } from '@flotilla/core';
+import WebSocket from 'ws';
+
+export interface ClientOptions {
+  /** API addresses (host:port) of some nodes; the client learns the others from the topology. */
+  readonly addresses: readonly string[];
+  /** Bound on each call, retries included. Default 5000. */
+  readonly timeoutMs?: number;
+  /** Session id; default 72 random bits. Reuse it only for one client at a time. */
+  readonly clientId?: string;
+}
+
+interface Pending {
+  readonly group: string | undefined;
+  readonly deadline: number;
+  timeout(): Error;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/** Granularity of client timeouts (a call fails at most this much after its deadline). */
+const SWEEP_INTERVAL_MS = 20;
+/** Shortest slice of a call's timeout given to one attempt. */
+const ATTEMPT_MS_MIN = 500;
+/** Bound on one message from a node. */
+const RESPONSE_BYTES_MAX = 64 << 20;
+/** Retries of one call (besides its timeout). */
+const RETRY: RetryPolicy = { baseMs: 10, maxMs: 500, attemptsMax: 1_000 };
+/** The topology is fetched again every this many failed attempts of a call. */
+const TOPOLOGY_REFRESH_EVERY = 4;
+/** Bound on fetching the topology from one node. */
+const TOPOLOGY_TIMEOUT_MS = 2_000;
+
+class Connection {
+  private readonly ws: WebSocket;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private outbox: OutgoingRequest[] = [];
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  readonly opened: Promise<void>;
+  closed = false;
+  /** Told the leader hint of every response (group → node), for routing the next requests. */
+  onLeaderHint: ((group: string, leader: number) => void) | undefined;
+
+  constructor(readonly address: string) {
+    this.ws = new WebSocket(`ws://${address}`, { perMessageDeflate: false, maxPayload: RESPONSE_BYTES_MAX });
+    this.ws.binaryType = 'nodebuffer';
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', (error) => reject(error));
+    });
+    this.opened.catch(() => {});
+    this.ws.on('message', (data) => this.onMessage(data as Buffer));
+    this.ws.on('close', () => this.fail(new RequestTimeoutError('', 0, `connection to ${address} closed`)));
+    this.ws.on('error', () => {});
+  }
+
+  private onMessage(data: Buffer): void {
+    let responses: ApiResponse[];
+    try {
+      responses = decodeResponses(data);
+    } catch {
+      this.ws.terminate();
+      return;
+    }
+    for (const response of responses) {
+      const call = this.pending.get(response.id);
+      if (!call) continue;
+      this.pending.delete(response.id);
+      if (response.leader && call.group) this.onLeaderHint?.(call.group, response.leader);
+      if (response.ok) call.resolve(response.result);
+      else call.reject(fromWireError(response.error));
+    }
+  }
+
+  /** Requests made in one turn leave as one frame. */
+  private enqueue(request: OutgoingRequest): void {
+    if (this.outbox.push(request) > 1) return;
+    queueMicrotask(() => {
+      const batch = this.outbox;
+      this.outbox = [];
+      if (!this.closed) this.ws.send(encodeRequests(batch));
+    });
+  }
+
+  private fail(error: Error): void {
+    this.closed = true;
+    for (const call of this.pending.values()) call.reject(error);
+    this.pending.clear();
+  }
+
+  /**
+   * Sends one request. Its timeout covers opening the connection too (a stopped or unreachable node must
+   * not hang a call); deadlines are checked by one sweep per connection, not a timer per request.
+   */
+  request(op: ApiOp, args: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const group = typeof args.group === 'string' ? args.group : undefined;
+      this.pending.set(id, {
+        group,
+        deadline: performance.now() + timeoutMs,
+        timeout: () => new RequestTimeoutError(group ?? '', timeoutMs, `${op} on ${this.address}`),
+        resolve,
+        reject,
+      });
+      this.startSweep();
+      this.opened.then(
+        () => {
+          if (!this.pending.has(id)) return; // timed out while connecting
+          if (this.closed) {
+            this.pending.delete(id);
+            reject(new RequestTimeoutError('', 0, `connection to ${this.address} closed`));
+            return;
+          }
+          this.enqueue({ id, op, args: { ...args, timeoutMs: Math.max(1, Math.round(timeoutMs)) } });
+        },
+        (error: unknown) => {
+          this.pending.delete(id);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  /** Rejects the calls past their deadline; runs only while calls are pending. */
+  private startSweep(): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const [id, call] of this.pending) {
+        if (call.deadline > now) continue;
+        this.pending.delete(id);
+        call.reject(call.timeout());
+      }
+      if (this.pending.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    this.ws.terminate();
+  }
+}
+
+/** The client's side of the wire: connections, topology, leaders, and the retry loop. */
+class ClientPort implements CallPort {
+  private readonly connections = new Map<string, Connection>();
+  private readonly leaders = new Map<GroupId, NodeId>();
+  topology: Topology | undefined;
+
+  constructor(
+    private readonly seeds: readonly string[],
+    readonly timeoutMs: number,
+  ) {}
+
+  command(request: CommandRequest, options: CallOptions): Promise<unknown> {
+    return this.routed(request.kind, request.target, options, (group) => ({
+      op: 'execute',
+      args: {
+        kind: request.kind,
+        group,
+        payload: request.payload,
+        ...(request.session ? { session: [request.session.clientId, request.session.sequence] } : {}),
+        ...(request.fence ? { fence: [request.fence.group, request.fence.term] } : {}),
+      },
+      // Without a session a command whose outcome is unknown must not be sent twice.
+      retryUnknown: request.session !== undefined,
+      toLeader: true,
+    }));
+  }
+
+  query(request: QueryRequest, options: CallOptions): Promise<unknown> {
+    return this.routed(request.kind, request.target, options, (group) => ({
+      op: 'query',
+      args: { kind: request.kind, group, payload: request.payload, consistency: request.consistency },
+      retryUnknown: true,
+      // A stale read may be answered by any replica.
+      toLeader: request.consistency !== 'stale',
+    }));
+  }
+
+  private async routed(
+    kind: string,
+    target: CommandRequest['target'],
+    options: CallOptions,
+    build: (group: GroupId) => {
+      op: ApiOp;
+      args: Record<string, unknown>;
+      retryUnknown: boolean;
+      toLeader: boolean;
+    },
+  ): Promise<unknown> {
+    if (this.topology === undefined) await this.refreshTopology();
+    const group = groupOfTarget(target, kind, this.topology?.shards ?? []);
+    const { op, args, retryUnknown, toLeader } = build(group);
+    return toLeader
+      ? this.toLeader(group, op, args, options.timeoutMs ?? this.timeoutMs, retryUnknown)
+      : this.call(this.anyAddress(), op, args, options.timeoutMs ?? this.timeoutMs);
+  }
+
+  /** Sends to the group's leader, following hints; retries within the timeout. */
+  toLeader(
+    group: GroupId,
+    op: ApiOp,
+    args: Record<string, unknown>,
+    timeoutMs: number,
+    retryUnknown: boolean,
+  ): Promise<unknown> {
+    return retrying(
+      performance.now() + timeoutMs,
+      RETRY,
+      (_n, remainingMs) => {
+        const leader = this.leaders.get(group);
+        const address = (leader && this.addressOf(leader)) || this.anyAddress();
+        // One attempt gets a slice of the time left, so an unresponsive node cannot use up the whole call.
+        return this.call(address, op, args, Math.min(remainingMs, Math.max(ATTEMPT_MS_MIN, timeoutMs / 3)));
+      },
+      (error, n) => {
+        if (error instanceof NotLeaderError && error.leaderHint) this.leaders.set(group, error.leaderHint);
+        else this.leaders.delete(group);
+        // Socket errors (ECONNREFUSED, reset) are not Flotilla errors: that node is gone, try another.
+        const connectionError = !(error instanceof FlotillaError);
+        if (connectionError || n % TOPOLOGY_REFRESH_EVERY === TOPOLOGY_REFRESH_EVERY - 1)
+          void this.refreshTopology().catch(() => {});
+        if (connectionError) return retryUnknown;
+        return isRetryable(error, retryUnknown);
+      },
+    );
+  }
+
+  async refreshTopology(): Promise<Topology> {
+    let lastError: unknown;
+    const addresses = [...new Set([...Object.values(this.topology?.nodes ?? {}), ...this.seeds])];
+    for (const address of addresses) {
+      try {
+        const topology = (await this.call(
+          address,
+          'topology',
+          {},
+          Math.min(this.timeoutMs, TOPOLOGY_TIMEOUT_MS),
+        )) as Topology;
+        this.topology = topology;
+        for (const [group, leader] of Object.entries(topology.leaders))
+          if (leader) this.leaders.set(group, leader);
+        return topology;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError instanceof Error
+      ? lastError
+      : new RequestTimeoutError('', this.timeoutMs, 'no node reachable');
+  }
+
+  /** A random known node's address (other than `except`, when there is another). */
+  anyAddress(except?: string): string {
+    const known = Object.values(this.topology?.nodes ?? {});
+    const all = known.length > 0 ? known : this.seeds;
+    const others = except === undefined ? all : all.filter((a) => a !== except);
+    const pool = others.length > 0 ? others : all;
+    return pool[Math.floor(Math.random() * pool.length)]!;
+  }
+
+  addressOf(node: NodeId): string | undefined {
+    return this.topology?.nodes[String(node)];
+  }
+
+  call(
+    address: string,
+    op: ApiOp,
+    args: Record<string, unknown>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<unknown> {
+    let connection = this.connections.get(address);
+    if (!connection || connection.closed) {
+      connection = new Connection(address);
+      connection.onLeaderHint = (group, leader) => this.leaders.set(group, leader);
+      this.connections.set(address, connection);
+    }
+    return connection.request(op, args, timeoutMs);
+  }
+
+  close(): void {
+    for (const c of this.connections.values()) c.close();
+    this.connections.clear();
+  }
+}
+
+/** Bound on membership changes (adding a node waits until it caught up in every group). */
+const MEMBERSHIP_TIMEOUT_MS = 120_000;
+
+export class FlotillaClient extends Calls {
+  private readonly wire: ClientPort;
+
+  private constructor(port: ClientPort, clientId: string | undefined) {
+    super(port, clientId === undefined ? {} : { clientId });
+    this.wire = port;
+  }
+
+  /** Connects to the first reachable address and learns the topology. */
+  static async connect(options: ClientOptions): Promise<FlotillaClient> {
+    const port = new ClientPort(options.addresses, options.timeoutMs ?? 5_000);
+    await port.refreshTopology();
+    return new FlotillaClient(port, options.clientId);
+  }
+
+  get topology(): Topology | undefined {
+    return this.wire.topology;
+  }
+
+  refreshTopology(): Promise<Topology> {
+    return this.wire.refreshTopology();
+  }
+
+  /** A node's status (JSON): its groups with leader, term and indexes, links, counters, alarms. */
+  status(address = this.wire.anyAddress()): Promise<unknown> {
+    return this.wire.call(address, 'status', {});
+  }
+
+  addNode(
+    node: { id: number; rpc: string; api: string },
+    timeoutMs = MEMBERSHIP_TIMEOUT_MS,
+  ): Promise<unknown> {
+    return this.wire.call(this.wire.anyAddress(), 'addNode', node, timeoutMs);
+  }
+
+  /** Removes node `id` from every group and the catalog; sent to another member (a node cannot remove itself). */
+  async removeNode(id: number, timeoutMs = MEMBERSHIP_TIMEOUT_MS): Promise<unknown> {
+    if (this.wire.addressOf(id) === undefined) await this.wire.refreshTopology().catch(() => {});
+    const leaving = this.wire.addressOf(id);
+    return this.wire.call(this.wire.anyAddress(leaving), 'removeNode', { id }, timeoutMs);
+  }
+
+  transferLeader(group: GroupId, to: NodeId): Promise<unknown> {
+    return this.wire.toLeader(group, 'transfer', { group, to }, this.wire.timeoutMs, true);
+  }
+
+  /** Creates a group of a registered machine kind (every node spawns a replica). */
+  async createGroup(id: GroupId, kind: string): Promise<{ id: GroupId; kind: string; created: boolean }> {
+    const result = await this.wire.call(this.wire.anyAddress(), 'createGroup', { id, kind });
+    await this.wire.refreshTopology().catch(() => {});
+    return result as { id: GroupId; kind: string; created: boolean };
+  }
+
+  /** Creates a shard set `<prefix>:0..count-1` of a kind: keys and entity ids route to it. */
+  async createShards(prefix: string, count: number, kind: string): Promise<unknown> {
+    const result = await this.wire.call(this.wire.anyAddress(), 'createShards', { prefix, count, kind });
+    await this.wire.refreshTopology().catch(() => {});
+    return result;
+  }
+
+  async deleteGroup(id: GroupId): Promise<{ id: GroupId; deleted: boolean }> {
+    const result = await this.wire.call(this.wire.anyAddress(), 'deleteGroup', { id });
+    await this.wire.refreshTopology().catch(() => {});
+    return result as { id: GroupId; deleted: boolean };
+  }
+
+  /** Test-only: tells the node at `address` to drop all traffic with `peers` (needs fault injection on). */
+  injectFaults(address: string, peers: readonly NodeId[]): Promise<unknown> {
+    return this.wire.call(address, 'faults', { blockPeers: [...peers] });
+  }
+
+  /** Test-only: makes the replica of `group` at `address` fail, or kills its host thread. */
+  injectActorFault(address: string, group: GroupId, kind: 'crash-actor' | 'exit-thread'): Promise<unknown> {
+    return this.wire.call(address, 'faults', { group, kind });
+  }
+
+  /** Sends a raw request to one node (no routing, no retry): for tools and tests. */
+  request(address: string, op: ApiOp, args: Record<string, unknown>, timeoutMs?: number): Promise<unknown> {
+    return this.wire.call(address, op, args, timeoutMs);
+  }
+
+  close(): void {
+    this.wire.close();
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The client API server: a WebSocket endpoint per node that accepts requests from the client library (and
+ * the CLI), runs them through the node (the executor forwards to leaders as needed) and answers in order of
+ * completion, batching the answers of one turn into one frame. A frame that is not a list of requests closes
+ * the connection (counted); a request with an unknown op or bad arguments gets a typed error by id.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type ApiArgs,
+  type ApiRequest,
+  type ApiResponse,
+  type CallPort,
+  type CommandRequest,
+  decodeRequests,
+  encodeResponses,
+  ProtocolError,
+  type Target,
+  type Topology,
+  toWireError,
+} from '@flotilla/app';
+import { assertNever, type GroupId, type NodeId } from '@flotilla/core';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Logger } from '../operations/logger.ts';
+
+/** What the API needs from a node. */
+export interface ApiBackend {
+  readonly nodeId: NodeId;
+  readonly calls: CallPort;
+  status(): unknown;
+  topology(): Topology;
+  /** Who this node believes leads `group` (0 when unknown); sent back as a routing hint. */
+  leaderOf(group: GroupId): NodeId;
+  /** Membership changes exist only with a `[cluster]` (undefined in standalone mode). */
+  addNode?(node: { id: number; rpc: string; api: string }): Promise<unknown>;
+  removeNode?(id: number): Promise<unknown>;
+  transferLeader(group: GroupId, to: NodeId): Promise<unknown>;
+  createGroup(id: GroupId, kind: string): Promise<unknown>;
+  createShards(prefix: string, count: number, kind: string): Promise<unknown>;
+  deleteGroup(id: GroupId): Promise<unknown>;
+  /** Test-only: partition this node from `peers` (only when fault injection is enabled). */
+  injectFaults?(peers: readonly NodeId[]): unknown;
+  /** Test-only: fails a group's replica actor or kills its host thread. */
+  injectActorFault?(group: GroupId, kind: 'crash-actor' | 'exit-thread'): unknown;
+}
+
+export interface ApiServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxPayloadBytes?: number;
+  /** Requests in flight per connection; past it the connection is closed (1008). */
+  readonly inflightPerConnectionMax?: number;
+  readonly logger: Logger;
+}
+
+/** Bound on one WebSocket message from a client, by default. */
+export const API_PAYLOAD_BYTES_MAX = 16 << 20;
+/** Requests in flight per client connection, by default. */
+export const API_INFLIGHT_PER_CONNECTION_MAX = 10_000;
+
+function targetOf(args: {
+  group?: string | undefined;
+  key?: string | undefined;
+  shards?: string | undefined;
+}): Target {
+  if (args.group !== undefined) return args.group;
+  if (args.key !== undefined)
+    return args.shards === undefined ? { key: args.key } : { key: args.key, shards: args.shards };
+  throw new ProtocolError('a call needs a group or a key');
+}
+
+function commandOf(args: ApiArgs<'execute'>): CommandRequest {
+  return {
+    kind: args.kind,
+    target: targetOf(args),
+    payload: args.payload,
+    ...(args.session ? { session: { clientId: args.session[0], sequence: args.session[1] } } : {}),
+    ...(args.fence ? { fence: { group: args.fence[0], term: args.fence[1] } } : {}),
+  };
+}
+
+export class ApiServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  readonly counters = {
+    connections: 0,
+    requests: 0,
+    errors: 0,
+    malformed: 0,
+    refused: 0,
+    framesIn: 0,
+    framesOut: 0,
+  };
+
+  private constructor(
+    private readonly backend: ApiBackend,
+    private readonly options: ApiServerOptions,
+  ) {
+    this.http = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('use a WebSocket client\n');
+    });
+    this.wss = new WebSocketServer({
+      server: this.http,
+      perMessageDeflate: false,
+      maxPayload: options.maxPayloadBytes ?? API_PAYLOAD_BYTES_MAX,
+    });
+    this.wss.on('connection', (ws) => this.accept(ws));
+  }
+
+  static async listen(backend: ApiBackend, options: ApiServerOptions): Promise<ApiServer> {
+    const server = new ApiServer(backend, options);
+    await new Promise<void>((resolve, reject) => {
+      server.http.once('error', reject);
+      server.http.listen(options.port, options.host, () => resolve());
+    });
+    return server;
+  }
+
+  get address(): string {
+    const a = this.http.address() as AddressInfo;
+    return `${a.address}:${a.port}`;
+  }
+
+  private accept(ws: WebSocket): void {
+    this.counters.connections++;
+    let inflight = 0;
+    const max = this.options.inflightPerConnectionMax ?? API_INFLIGHT_PER_CONNECTION_MAX;
+    // Responses completed in one turn leave as one frame (one syscall), as requests arrive.
+    let outbox: ApiResponse[] = [];
+    const flush = () => {
+      const batch = outbox;
+      outbox = [];
+      if (ws.readyState !== ws.OPEN) return;
+      this.counters.framesOut++;
+      ws.send(encodeResponses(batch));
+    };
+    const respond = (response: ApiResponse) => {
+      inflight--;
+      if (outbox.push(response) === 1) queueMicrotask(flush);
+    };
+    ws.on('error', () => ws.terminate());
+    ws.on('message', (data, isBinary) => {
+      let decoded: ReturnType<typeof decodeRequests>;
+      try {
+        if (!isBinary) throw new ProtocolError('text frames are not accepted');
+        decoded = decodeRequests(data as Buffer);
+        this.counters.framesIn++;
+      } catch (error) {
+        this.counters.malformed++;
+        ws.close(1002, String((error as Error).message).slice(0, 100));
+        return;
+      }
+      inflight += decoded.requests.length + decoded.refused.length;
+      if (inflight > max) {
+        ws.close(1008, 'too many requests in flight');
+        return;
+      }
+      for (const { id, error } of decoded.refused) {
+        this.counters.refused++;
+        respond({ id, ok: false, error: toWireError(error) });
+      }
+      for (const request of decoded.requests) this.run(request, respond);
+    });
+  }
+
+  private run(request: ApiRequest, respond: (response: ApiResponse) => void): void {
+    this.counters.requests++;
+    const group =
+      'group' in request.args && typeof request.args.group === 'string' ? request.args.group : undefined;
+    const hint = () => (group === undefined ? {} : leaderHint(this.backend.leaderOf(group)));
+    let work: Promise<unknown>;
+    try {
+      work = this.handle(request);
+    } catch (error) {
+      work = Promise.reject(error);
+    }
+    work.then(
+      (result) => respond({ id: request.id, ok: true, result, ...hint() }),
+      (error: unknown) => {
+        this.counters.errors++;
+        respond({ id: request.id, ok: false, error: toWireError(error), ...hint() });
+      },
+    );
+  }
+
+  private handle(r: ApiRequest): Promise<unknown> {
+    const b = this.backend;
+    switch (r.op) {
+      case 'execute':
+        return b.calls.command(commandOf(r.args), timeoutOf(r.args));
+      case 'query':
+        return b.calls.query(
+          {
+            kind: r.args.kind,
+            target: targetOf(r.args),
+            payload: r.args.payload,
+            consistency: r.args.consistency,
+          },
+          timeoutOf(r.args),
+        );
+      case 'status':
+        return Promise.resolve(b.status());
+      case 'topology':
+        return Promise.resolve(b.topology());
+      case 'addNode':
+        if (!b.addNode) throw new ProtocolError('membership changes need a [cluster] section');
+        return b.addNode(r.args);
+      case 'removeNode':
+        if (!b.removeNode) throw new ProtocolError('membership changes need a [cluster] section');
+        return b.removeNode(r.args.id);
+      case 'transfer':
+        return b.transferLeader(r.args.group, r.args.to);
+      case 'createGroup':
+        return b.createGroup(r.args.id, r.args.kind);
+      case 'createShards':
+        return b.createShards(r.args.prefix, r.args.count, r.args.kind);
+      case 'deleteGroup':
+        return b.deleteGroup(r.args.id);
+      case 'faults': {
+        if (!b.injectFaults || !b.injectActorFault)
+          throw new ProtocolError('fault injection is disabled on this node');
+        const a = r.args;
+        return Promise.resolve(
+          'blockPeers' in a ? b.injectFaults(a.blockPeers) : b.injectActorFault(a.group, a.kind),
+        );
+      }
+      default:
+        return assertNever(r);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+}
+
+function timeoutOf(args: { timeoutMs?: number | undefined }): { timeoutMs?: number } {
+  return args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs };
+}
+
+function leaderHint(leader: NodeId): { leader?: NodeId } {
+  return leader ? { leader } : {};
+}

@@ -1,0 +1,131 @@
+/**
+ * Prometheus metrics of a node (prom-client), computed at scrape time from the replicas' status (one round of
+ * status asks per scrape, shared by every metric): elections, leader changes, term, commit and applied index,
+ * replication lag per follower, proposal latency, node additions, mailbox depth, restarts, transport counters.
+ */
+import { Gauge, Histogram, Registry } from 'prom-client';
+import type { FlotillaNode } from '../cluster/node.ts';
+import type { ReplicaStatus } from '../replicas/replica-actor.ts';
+
+export interface MetricsSources {
+  readonly node: FlotillaNode;
+  readonly transport?: () => Record<string, number>;
+}
+
+export function createMetrics(sources: MetricsSources): Registry {
+  const registry = new Registry();
+  const { node } = sources;
+  registry.setDefaultLabels({ node: String(node.id) });
+  // One status round per scrape: the first metric collected asks, the others reuse it.
+  let cached: { at: number; statuses: Promise<ReplicaStatus[]> } | undefined;
+  const statuses = (): Promise<ReplicaStatus[]> => {
+    const now = performance.now();
+    if (!cached || now - cached.at > 200) cached = { at: now, statuses: node.replicaStatuses() };
+    return cached.statuses;
+  };
+  const total = (name: string, help: string, pick: (s: ReplicaStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set((await statuses()).reduce((n, s) => n + pick(s), 0));
+      },
+    });
+  const perGroup = (name: string, help: string, pick: (s: ReplicaStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['group'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const s of await statuses()) this.set({ group: s.group }, pick(s));
+      },
+    });
+  total(
+    'flotilla_raft_elections_total',
+    'Elections this node started, over all groups.',
+    (s) => s.electionsStarted,
+  );
+  total(
+    'flotilla_raft_leader_changes_total',
+    'Leader changes seen by this node, over all groups.',
+    (s) => s.leaderChanges,
+  );
+  total(
+    'flotilla_mailbox_depth',
+    'Messages waiting in the mailboxes of the group actors.',
+    (s) => s.mailboxDepth,
+  );
+  perGroup('flotilla_raft_term', 'Current term per group.', (s) => s.term);
+  perGroup('flotilla_raft_commit_index', 'Commit index per group.', (s) => s.commitIndex);
+  perGroup('flotilla_raft_applied_index', 'Applied index per group.', (s) => s.appliedIndex);
+  perGroup('flotilla_raft_is_leader', '1 when this node leads the group.', (s) =>
+    s.role === 'leader' ? 1 : 0,
+  );
+  new Gauge({
+    name: 'flotilla_raft_replication_lag_entries',
+    help: 'On the leader: last index minus each follower match index.',
+    labelNames: ['group', 'follower'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const s of await statuses()) {
+        for (const p of s.progress)
+          if (p.id !== node.id)
+            this.set({ group: s.group, follower: String(p.id) }, s.lastIndex - p.matchIndex);
+      }
+    },
+  });
+  const latency = new Histogram({
+    name: 'flotilla_proposal_latency_seconds',
+    help: 'Time from a proposal on this node to its result (commit and apply on the leader).',
+    buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1],
+    registers: [registry],
+    collect() {
+      for (const ms of node.latencies) latency.observe(ms / 1000);
+      node.latencies.length = 0;
+    },
+  });
+  const counter = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  counter(
+    'flotilla_node_additions_total',
+    'Nodes added to the cluster through this node.',
+    () => node.counters.nodeAdditions,
+  );
+  counter(
+    'flotilla_machine_divergences_total',
+    'Checkpoints whose outcome hash differed from the leader (a nondeterministic machine): see /status alarms.',
+    () => node.counters.divergences,
+  );
+  counter(
+    'flotilla_replicas_refused',
+    'Replicas this node does not run because it lacks the code for their machine kind.',
+    () => node.refused.size,
+  );
+  counter(
+    'flotilla_restarts_total',
+    'Actor restarts and host thread (re)starts on this node.',
+    () => node.counters.restarts,
+  );
+  const transport = new Gauge({
+    name: 'flotilla_transport',
+    help: 'Transport counters (frames, bytes, messages, errors, reconnects, rejected peers).',
+    labelNames: ['counter'],
+    registers: [registry],
+    collect() {
+      transport.reset();
+      for (const [k, v] of Object.entries(sources.transport?.() ?? {})) transport.set({ counter: k }, v);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,155 @@
+/**
+ * The `flotilla` command:
+ *   flotilla start --config FILE
+ *   flotilla status --api HOST:PORT
+ *   flotilla add-node --api HOST:PORT --id N --rpc HOST:PORT --node-api HOST:PORT
+ *   flotilla remove-node --api HOST:PORT --id N
+ *   flotilla transfer-leader --api HOST:PORT --group G --to N
+ *   flotilla create-group --api HOST:PORT --group G [--kind K]   /   delete-group --api HOST:PORT --group G
+ *   flotilla create-shards --api HOST:PORT --prefix P --count N --kind K
+ *   flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]
+ */
+import { parseArgs } from 'node:util';
+import { FlotillaClient } from '@flotilla/client';
+import { loadConfig } from './config.ts';
+import { runLocalCluster } from './local-cluster.ts';
+import { createLogger } from './logger.ts';
+import { startNode } from './start.ts';
+
+const USAGE = `usage:
+  flotilla start --config FILE
+  flotilla status --api HOST:PORT
+  flotilla add-node --api HOST:PORT --id N --rpc HOST:PORT --node-api HOST:PORT
+  flotilla remove-node --api HOST:PORT --id N
+  flotilla transfer-leader --api HOST:PORT --group G --to N
+  flotilla create-group --api HOST:PORT --group G [--kind K]   (default kind: kv)
+  flotilla create-shards --api HOST:PORT --prefix P --count N --kind K
+  flotilla delete-group --api HOST:PORT --group G
+  flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]`;
+
+const options = {
+  config: { type: 'string' },
+  api: { type: 'string' },
+  id: { type: 'string' },
+  rpc: { type: 'string' },
+  'node-api': { type: 'string' },
+  group: { type: 'string' },
+  kind: { type: 'string' },
+  prefix: { type: 'string' },
+  count: { type: 'string' },
+  to: { type: 'string' },
+  nodes: { type: 'string' },
+  duration: { type: 'string' },
+  dir: { type: 'string' },
+  'base-port': { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+function need(value: string | undefined, name: string): string {
+  if (!value) throw new Error(`--${name} is required\n${USAGE}`);
+  return value;
+}
+
+async function withClient<T>(
+  api: string | undefined,
+  run: (client: FlotillaClient) => Promise<T>,
+): Promise<T> {
+  const client = await FlotillaClient.connect({ addresses: [need(api, 'api')], timeoutMs: 10_000 });
+  try {
+    return await run(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({ args: argv, options, allowPositionals: true });
+  const command = positionals[0];
+  if (values.help || !command) {
+    console.log(USAGE);
+    return;
+  }
+  switch (command) {
+    case 'start': {
+      const config = loadConfig(need(values.config, 'config'));
+      const logger = createLogger({ level: config.node.logLevel });
+      const node = await startNode(config, logger);
+      const stop = async (signal: string) => {
+        logger.info({ signal }, 'stopping: handing over leadership');
+        await node.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      return;
+    }
+    case 'status':
+      console.log(JSON.stringify(await withClient(values.api, (c) => c.status(values.api)), null, 2));
+      return;
+    case 'add-node': {
+      const node = {
+        id: Number(need(values.id, 'id')),
+        rpc: need(values.rpc, 'rpc'),
+        api: need(values['node-api'], 'node-api'),
+      };
+      console.log(JSON.stringify(await withClient(values.api, (c) => c.addNode(node))));
+      return;
+    }
+    case 'remove-node':
+      console.log(
+        JSON.stringify(await withClient(values.api, (c) => c.removeNode(Number(need(values.id, 'id'))))),
+      );
+      return;
+    case 'transfer-leader':
+      console.log(
+        JSON.stringify(
+          await withClient(values.api, (c) =>
+            c.transferLeader(need(values.group, 'group'), Number(need(values.to, 'to'))),
+          ),
+        ),
+      );
+      return;
+    case 'create-group':
+      console.log(
+        JSON.stringify(
+          await withClient(values.api, (c) =>
+            c.createGroup(need(values.group, 'group'), values.kind ?? 'kv'),
+          ),
+        ),
+      );
+      return;
+    case 'create-shards':
+      console.log(
+        JSON.stringify(
+          await withClient(values.api, (c) =>
+            c.createShards(
+              need(values.prefix, 'prefix'),
+              Number(need(values.count, 'count')),
+              need(values.kind, 'kind'),
+            ),
+          ),
+        ),
+      );
+      return;
+    case 'delete-group':
+      console.log(
+        JSON.stringify(await withClient(values.api, (c) => c.deleteGroup(need(values.group, 'group')))),
+      );
+      return;
+    case 'local-cluster':
+      await runLocalCluster({
+        nodes: Number(values.nodes ?? 3),
+        durationS: values.duration === undefined ? undefined : Number(values.duration),
+        ...(values.dir ? { dir: values.dir } : {}),
+        basePort: Number(values['base-port'] ?? 7100),
+      });
+      return;
+    default:
+      throw new Error(`unknown command ${command}\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,205 @@
+/**
+ * Starting a node process from its configuration: the application's registry, the peer links (WsTransport;
+ * none in standalone mode), the node, the client API and the admin endpoint — and stopping them in the
+ * reverse order. Standalone mode (no `[cluster]`) runs the same engine as a cluster of one.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Topology } from '@flotilla/app';
+import { type GroupId, InvalidConfigError, type NodeId, type Transport } from '@flotilla/core';
+import { WsTransport } from '@flotilla/transport-ws';
+import { AdminServer } from '../api/admin.ts';
+import { type ApiBackend, ApiServer } from '../api/api-server.ts';
+import { createMetrics } from '../api/metrics.ts';
+import type { CatalogNode } from '../cluster/catalog.ts';
+import { NoPeersTransport } from '../cluster/no-peers.ts';
+import { FlotillaNode, type PeerDirectory } from '../cluster/node.ts';
+import { connectRemoteActors, type RemoteActors } from '../execution/remote-actors.ts';
+import { loadRegistry } from '../machines/registry.ts';
+import { releaseLogStore, threadLogStore } from '../replicas/thread-storage.ts';
+import type { NodeConfig } from './config.ts';
+import { FaultyTransport } from './faults.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+export interface RunningNode {
+  readonly nodeId: NodeId;
+  readonly mode: 'cluster' | 'standalone';
+  readonly node: FlotillaNode;
+  readonly api: ApiServer;
+  readonly admin: AdminServer;
+  status(): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** Liveness ping of the peer links: idle (quiesced) groups learn of a dead peer from it. */
+const PEER_PING_INTERVAL_MS = 250;
+
+function split(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
+}
+
+interface Links {
+  readonly transport: Transport;
+  readonly peers: PeerDirectory;
+  readonly ws: WsTransport | undefined;
+  readonly faulty: FaultyTransport | undefined;
+}
+
+function links(config: NodeConfig, logger: Logger): Links {
+  if (!config.cluster)
+    return {
+      transport: new NoPeersTransport(),
+      peers: { setPeer: () => {} },
+      ws: undefined,
+      faulty: undefined,
+    };
+  const { host, port } = split(config.node.rpc);
+  const tls = config.security.tls;
+  const scheme = tls ? 'wss' : 'ws';
+  const ws = new WsTransport({
+    nodeId: config.node.id,
+    host,
+    port,
+    clusterSecret: config.security.secret,
+    pingIntervalMs: PEER_PING_INTERVAL_MS,
+    logger,
+    ...(tls ? { tls: { certFile: tls.cert, keyFile: tls.key, caFile: tls.ca } } : {}),
+  });
+  const faulty = config.testing.faultInjection ? new FaultyTransport(ws) : undefined;
+  return {
+    transport: faulty ?? ws,
+    peers: { setPeer: (id, rpc) => (rpc ? ws.addPeer(id, `${scheme}://${rpc}`) : ws.removePeer(id)) },
+    ws,
+    faulty,
+  };
+}
+
+export async function startNode(
+  config: NodeConfig,
+  logger: Logger = createLogger({ level: config.node.logLevel }),
+): Promise<RunningNode> {
+  const log = logger.child({ component: 'cluster', node: config.node.id });
+  checkLogEngine(config);
+  const registry = await loadRegistry(config.app);
+  // Opened here first so that a directory of another node or format fails the start with a clear error.
+  await threadLogStore(config.node.dataDir, config.node.id, config.storage);
+  const { transport, peers, ws, faulty } = links(config, logger);
+  const node = new FlotillaNode({
+    config,
+    transport,
+    peers,
+    logger,
+    registry,
+    app: config.app,
+    layout: config.layout,
+  });
+  await node.start();
+  const remote: RemoteActors | undefined = ws
+    ? connectRemoteActors(node, transport, { linkUp: (peer) => linkUp(ws, faulty, peer) })
+    : undefined;
+  const mode = config.cluster ? 'cluster' : 'standalone';
+  const status = async () => ({
+    nodeId: config.node.id,
+    mode,
+    kinds: registry.kinds,
+    groups: await node.groupStatuses(),
+    refused: [...node.refused.values()],
+    alarms: node.divergences.map((d) => ({ type: 'divergence', ...d })),
+    leaderActors: Object.fromEntries(node.leaderActorsRunning),
+    nodes: [...node.catalog.nodes.values()],
+    links: ws?.linkInfo() ?? [],
+    transport: ws?.stats(),
+    remoteActors: remote?.stats(),
+    counters: node.counters,
+    api: api.counters,
+  });
+  const backend: ApiBackend = {
+    nodeId: config.node.id,
+    calls: node.executor,
+    status,
+    topology: (): Topology => topologyOf(config, node),
+    leaderOf: (group: GroupId) => node.replicas.get(group)?.leaderId ?? 0,
+    transferLeader: (group: GroupId, to: NodeId) => node.transferLeader(group, to),
+    createGroup: (id: GroupId, kind: string) => node.createGroup(id, kind),
+    createShards: (prefix: string, count: number, kind: string) => node.createShards(prefix, count, kind),
+    deleteGroup: (id: GroupId) => node.deleteGroup(id),
+    ...(config.cluster
+      ? {
+          addNode: (n: CatalogNode) => node.addNode(n),
+          removeNode: (id: NodeId) => node.removeNode(id),
+        }
+      : {}),
+    ...(faulty
+      ? {
+          injectActorFault: (group: GroupId, kind: 'crash-actor' | 'exit-thread') =>
+            node.injectActorFault(group, kind),
+          injectFaults: (blocked: readonly NodeId[]) => {
+            faulty.block(blocked);
+            return { blocked: faulty.blockedPeers };
+          },
+        }
+      : {}),
+  };
+  const api = await ApiServer.listen(backend, { ...split(config.node.api), logger: log });
+  const metrics = createMetrics({ node, transport: () => (ws ? flatten(ws.stats()) : {}) });
+  const admin = await AdminServer.listen(
+    { status, metrics },
+    split(config.node.admin).host,
+    split(config.node.admin).port,
+  );
+  log.info({ api: api.address, admin: admin.address, rpc: ws?.url, mode }, 'node started');
+  return {
+    nodeId: config.node.id,
+    mode,
+    node,
+    api,
+    admin,
+    status,
+    async stop() {
+      await api.close();
+      await node.stop();
+      await admin.close();
+      await releaseLogStore(config.node.dataDir);
+    },
+  };
+}
+
+/** The link to `peer` is open and not cut by fault injection (a broken link makes its actors unreachable). */
+function linkUp(ws: WsTransport, faulty: FaultyTransport | undefined, peer: NodeId): boolean {
+  if (faulty?.blockedPeers.includes(peer)) return false;
+  return ws.linkInfo().some((l) => l.peer === peer && l.state === 'open');
+}
+
+/** A data directory keeps the log engine it was created with; switching would silently lose the logs. */
+function checkLogEngine(config: NodeConfig): void {
+  const dir = config.node.dataDir;
+  const engine = config.storage.log;
+  if (engine === 'lmdb' && existsSync(join(dir, 'wal'))) {
+    throw new InvalidConfigError(
+      'storage.log',
+      `${dir} holds a WAL log; keep storage.log = 'wal' for this directory`,
+    );
+  }
+}
+
+function topologyOf(config: NodeConfig, node: FlotillaNode): Topology {
+  const catalog = node.catalog;
+  const leaders: Record<string, number> = {};
+  for (const g of node.replicas.values()) leaders[g.id] = g.leaderId;
+  const groups: Record<string, string> = {};
+  for (const g of catalog.groups.values()) groups[g.id] = g.kind;
+  const nodes: Record<string, string> = {};
+  for (const n of catalog.nodes.values()) nodes[String(n.id)] = n.api;
+  if (!nodes[String(config.node.id)]) nodes[String(config.node.id)] = config.node.api;
+  return { nodeId: config.node.id, nodes, groups, leaders, shards: [...catalog.shards.values()] };
+}
+
+function flatten(stats: object, prefix = ''): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(stats)) {
+    if (typeof v === 'number') out[prefix + k] = v;
+    else if (v && typeof v === 'object') Object.assign(out, flatten(v, `${prefix}${k}_`));
+  }
+  return out;
+}
