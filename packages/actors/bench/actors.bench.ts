@@ -1,10 +1,11 @@
 /**
  * Benchmarks of the actor runtime, printed as JSON lines: tell throughput within a thread, tell throughput
- * across threads and ask round trip across threads, each beside the raw postMessage baseline of the same run.
- * Baseline and actor rounds alternate, so drift in a noisy machine's load hits both alike.
+ * across threads and ask round trip across threads, each beside the raw postMessage baseline of the same run,
+ * and tell throughput to another node through an in-memory bridge. Baseline and actor rounds alternate, so
+ * drift in a noisy machine's load hits both alike.
  */
 import { Worker } from 'node:worker_threads';
-import { ActorSystem } from '../src/index.ts';
+import { ActorSystem, type NodeLinks } from '../src/index.ts';
 import { RAW_WORKER_SOURCE } from './raw-worker.ts';
 import { Sink, SinkKind } from './sink.ts';
 
@@ -40,6 +41,25 @@ async function localTell(): Promise<number> {
     rates.push(LOCAL_MESSAGES / ((nowUs() - start) / 1e6));
   }
   await system.shutdown();
+  return median(rates);
+}
+
+/** Two nodes in one process (main threads only): batches cross an in-memory bridge on the next turn. */
+async function remoteTell(): Promise<number> {
+  const systems = [
+    await ActorSystem.start({ hosts: 0, nodeId: 1 }),
+    await ActorSystem.start({ hosts: 0, nodeId: 2 }),
+  ];
+  const links = new Map<number, NodeLinks>();
+  systems.forEach((system, i) => {
+    const from = i + 1;
+    const send = (to: number, batch: Uint8Array) => setImmediate(() => links.get(to)?.receive(from, batch));
+    links.set(from, system.connectNodes({ send }));
+  });
+  const sink = await systems[1]!.spawn(Sink);
+  const rates: number[] = [];
+  for (let run = 0; run < ROUNDS; run++) rates.push(await crossTellRound(systems[0]!, sink));
+  await Promise.all(systems.map((system) => system.shutdown()));
   return median(rates);
 }
 
@@ -91,6 +111,7 @@ async function rawPingRound(worker: Worker, samples: number[]): Promise<void> {
 }
 
 const local = await localTell();
+const remote = await remoteTell();
 
 const worker = new Worker(RAW_WORKER_SOURCE, { eval: true });
 const system = await ActorSystem.start({ hosts: 1 });
@@ -129,6 +150,7 @@ console.log(
     ratio: round(cross / raw, 2),
   }),
 );
+console.log(JSON.stringify({ bench: 'actors-remote-tell', msgs_per_s: round(remote) }));
 console.log(
   JSON.stringify({
     bench: 'actors-ask-rtt',

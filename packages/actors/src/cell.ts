@@ -46,9 +46,9 @@ export class ActorCell {
   readonly mailbox: Mailbox<Message, AnyActorRef, ReplyAddress | TimerMark>;
   /** In spawn order (rest-for-one restarts the failed child and those spawned after it). */
   readonly children = new Map<string, ActorCell>();
-  /** Who watches this actor, by `refKey`. */
+  /** Who watches this actor, by `WatchBook.key`. */
   readonly watchers = new Map<string, AnyActorRef>();
-  /** Whom this actor watches, by `refKey`. */
+  /** Whom this actor watches, by `WatchBook.key`. */
   readonly watching = new Map<string, AnyActorRef>();
   /** Times of recent restarts, for restart intensity (kept across restarts). */
   readonly restartLog: number[] = [];
@@ -79,7 +79,7 @@ export class ActorCell {
     this.parent = init.parent;
     this.source = init.source;
     this.props = init.props;
-    this.ref = { path: init.path, uid: init.uid, slot: runtime.slot };
+    this.ref = runtime.refOf(init.path, init.uid, runtime.slot);
     this.mailbox = new Mailbox(init.mailboxCapacity);
     this.ctx = new CellContext(this);
   }

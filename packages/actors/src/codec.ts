@@ -12,9 +12,19 @@ const packr = new Packr({ useRecords: true, structuredClone: true, moreTypes: tr
 
 /** Encodes a batch into its own exact-size buffer (msgpackr's output shares a pooled buffer). */
 export function encodeFrames(frames: Frame[]): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(packr.pack(frames));
+  return encodeValue(frames);
 }
 
 export function decodeFrames(bytes: Uint8Array): Frame[] {
   return packr.unpack(bytes) as Frame[];
+}
+
+/** Encodes a batch for another node (node-wire.ts gives its shape) into its own exact-size buffer. */
+export function encodeValue(value: unknown): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(packr.pack(value));
+}
+
+/** Decodes bytes from another node: the result is unchecked (node-wire.ts checks it). Throws on bad input. */
+export function decodeValue(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
 }

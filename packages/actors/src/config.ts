@@ -68,8 +68,16 @@ export interface ActorSystemOptions {
   readonly hostLogLevel?: LogLevel;
   /** Random source for backoff jitter (default `Math.random`). */
   readonly random?: () => number;
-  /** This process's node id, for refs that later cross processes. */
+  /**
+   * This process's node id (an integer ≥ 0). With it every ref the system mints names this node, so refs stay
+   * valid on other nodes; `connectNodes` needs it.
+   */
   readonly nodeId?: number;
+  /**
+   * Messages (tells, asks, replies, watch frames) queued for one other node in one event-loop turn; past it a
+   * tell is a dead letter (`outbox-full`) and an ask rejects with `NodeUnreachableError` (65536).
+   */
+  readonly remoteOutboxMessagesMax?: number;
 }
 
 /** What every host thread is told at start (plain data: it crosses postMessage). */
@@ -98,6 +106,7 @@ export interface SystemSettings extends HostConfig {
   readonly hostPreload: string | undefined;
   readonly logger: Logger;
   readonly random: () => number;
+  readonly remoteOutboxMessagesMax: number;
 }
 
 function positiveInt(key: string, value: number): number {
@@ -125,9 +134,12 @@ export function resolveOptions(options: ActorSystemOptions): SystemSettings {
     throw new InvalidConfigError('supervision', (error as Error).message);
   }
   const preload = options.hostPreload;
+  const nodeId = options.nodeId;
+  if (nodeId !== undefined && !(Number.isSafeInteger(nodeId) && nodeId >= 0))
+    throw new InvalidConfigError('nodeId', `${nodeId} is not an integer ≥ 0`);
   return {
     hosts,
-    nodeId: options.nodeId,
+    nodeId,
     mailboxCapacity: positiveInt('mailboxCapacity', options.mailboxCapacity ?? 4096),
     askTimeoutMs: positiveMs('askTimeoutMs', options.askTimeoutMs ?? 5_000),
     asksPendingMax: positiveInt('asksPendingMax', options.asksPendingMax ?? 65_536),
@@ -152,6 +164,10 @@ export function resolveOptions(options: ActorSystemOptions): SystemSettings {
     logger: options.logger ?? silentLogger,
     hostLogLevel: options.hostLogLevel ?? 'silent',
     random: options.random ?? Math.random,
+    remoteOutboxMessagesMax: positiveInt(
+      'remoteOutboxMessagesMax',
+      options.remoteOutboxMessagesMax ?? 65_536,
+    ),
   };
 }
 

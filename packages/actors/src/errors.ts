@@ -16,7 +16,8 @@ export type ActorErrorCode =
   | 'FLOTILLA_HOST_FAILED'
   | 'FLOTILLA_RESTART_LIMIT'
   | 'FLOTILLA_TOO_MANY_ASKS'
-  | 'FLOTILLA_SYSTEM_STOPPED';
+  | 'FLOTILLA_SYSTEM_STOPPED'
+  | 'FLOTILLA_NODE_UNREACHABLE';
 
 /** Base of every runtime error: a `FlotillaError` whose `code` is one of the runtime's. */
 export class ActorError extends FlotillaError {
@@ -145,6 +146,20 @@ export class SystemStoppedError extends ActorError {
   }
 }
 
+/**
+ * The actor's node cannot be reached: no bridge to other nodes is connected, the node was reported down
+ * (`NodeLinks.nodeDown`), or the outbox to it is full for this turn (`remoteOutboxMessagesMax`).
+ */
+export class NodeUnreachableError extends ActorError {
+  readonly node: number;
+  readonly reason: string;
+  constructor(node: number, reason: string) {
+    super('FLOTILLA_NODE_UNREACHABLE', `node ${node} is unreachable: ${reason}`);
+    this.node = node;
+    this.reason = reason;
+  }
+}
+
 /** An error as plain data, so that it survives `postMessage` with its class and fields. */
 export interface ErrorDescriptor {
   readonly code: string | undefined;
@@ -166,6 +181,7 @@ const CLASSES: Record<ActorErrorCode, { prototype: ActorError }> = {
   FLOTILLA_RESTART_LIMIT: RestartLimitError,
   FLOTILLA_TOO_MANY_ASKS: TooManyAsksError,
   FLOTILLA_SYSTEM_STOPPED: SystemStoppedError,
+  FLOTILLA_NODE_UNREACHABLE: NodeUnreachableError,
 };
 
 export function describeError(error: unknown): ErrorDescriptor {

@@ -7,7 +7,9 @@ import type { AnyActorRef } from './protocol.ts';
 /**
  * Why a message reached no actor. `mailbox-full`: a cross-thread tell found the mailbox full (a local tell
  * throws `MailboxFullError` instead). `host-down`: the target's thread was dead or restarting. `not-cloneable`:
- * structured clone refused the message. `no-asker`: a reply to a message that was told, not asked.
+ * structured clone (or msgpack, to another node) refused the message. `no-asker`: a reply to a message that was
+ * told, not asked. `no-route`: the target is on another node and no bridge to other nodes is connected.
+ * `outbox-full`: the outbox to the target's node already held `remoteOutboxMessagesMax` messages this turn.
  */
 export type DeadLetterReason =
   | 'unknown-actor'
@@ -16,7 +18,8 @@ export type DeadLetterReason =
   | 'host-down'
   | 'no-asker'
   | 'no-route'
-  | 'not-cloneable';
+  | 'not-cloneable'
+  | 'outbox-full';
 
 export interface DeadLetter {
   readonly recipient: AnyActorRef;

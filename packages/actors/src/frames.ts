@@ -1,6 +1,6 @@
 /**
- * What threads say to each other. A postMessage carries an array of frames (one batch per destination per
- * event-loop turn); hot frames are tuples, rare control frames are objects discriminated on `type`.
+ * What threads (and, through the node bridge, other nodes) say to each other. A postMessage carries an array of
+ * frames (one batch per destination per event-loop turn); hot frames are tuples, rare control frames objects.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorDescriptor } from './errors.ts';
@@ -11,8 +11,12 @@ export const F_DELIVER = 0;
 export const F_REPLY = 1;
 export const F_CONTROL = 2;
 export const F_TELLS = 3;
+export const F_REMOTE = 4;
 
-/** A message for `path`#`uid`; `replyId` > 0 marks an ask whose reply goes to thread `replySlot`. */
+/**
+ * A message for `path`#`uid`; `replyId` > 0 marks an ask whose reply goes to thread `replySlot` (of the node the
+ * frame came from, when it came from another node).
+ */
 export type DeliverFrame = [
   kind: typeof F_DELIVER,
   path: string,
@@ -40,7 +44,17 @@ export type ReplyFrame = [kind: typeof F_REPLY, askId: number, ok: boolean, valu
 
 export type ControlFrame = [kind: typeof F_CONTROL, control: Control];
 
-export type Frame = DeliverFrame | TellsFrame | ReplyFrame | ControlFrame;
+/** The frames that also travel between nodes (node-wire.ts validates each one that arrives). */
+export type NodeFrame = DeliverFrame | TellsFrame | ReplyFrame | ControlFrame;
+
+/**
+ * A frame for another node, between a host thread and its main thread (the only thread that talks to the bridge).
+ * Host → main: `node` is the destination, `slot` the thread there. Main → host: `node` is the origin (where a
+ * reply to an ask goes), `slot` the host itself. A reply address in `frame` names a thread of that node.
+ */
+export type RemoteFrame = [kind: typeof F_REMOTE, node: number, slot: number, frame: NodeFrame];
+
+export type Frame = NodeFrame | RemoteFrame;
 
 /** Everything needed to (re)create a top-level actor on a thread that has never seen its class. */
 export interface SpawnSpec {
@@ -68,11 +82,14 @@ export type HostRequest =
 
 export type Control =
   | HostRequest
-  // main → host notifications
+  // main → host notifications (peer-down and host-restarted also go to the main thread of other nodes, about
+  // this node's hosts; that main hands them on to its own hosts)
   | { readonly type: 'peer-up'; readonly slot: number; readonly port: MessagePort }
   | { readonly type: 'peer-down'; readonly slot: number }
   | { readonly type: 'host-restarted'; readonly slot: number; readonly respawned: readonly ActorId[] }
   | { readonly type: 'end' }
+  /** Node `node` is gone: reject asks to its actors, terminate watches of them, forget its watchers. */
+  | { readonly type: 'node-down'; readonly node: number }
   // host → main
   | { readonly type: 'ready'; readonly slot: number }
   | { readonly type: 'response'; readonly reqId: number; readonly error: ErrorDescriptor | undefined }
@@ -83,4 +100,6 @@ export type Control =
   // any thread ↔ any thread (death watch)
   | { readonly type: 'watch'; readonly target: ActorId; readonly watcher: AnyActorRef }
   | { readonly type: 'unwatch'; readonly target: ActorId; readonly watcher: AnyActorRef }
-  | { readonly type: 'terminated'; readonly watcher: ActorId; readonly ref: AnyActorRef };
+  | { readonly type: 'terminated'; readonly watcher: ActorId; readonly ref: AnyActorRef }
+  // main → main of another node: the top-level actor `name`, answered by a reply frame to ask `id` (ref or null)
+  | { readonly type: 'lookup'; readonly id: number; readonly name: string };

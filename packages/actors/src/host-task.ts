@@ -113,7 +113,10 @@ class HostThread {
         this.runtime.peerDown(control.slot, 'host thread died');
         return;
       case 'host-restarted':
-        this.runtime.watches.hostRestarted(control.slot, control.respawned);
+        this.runtime.watches.hostRestarted(control.slot, control.respawned, undefined);
+        return;
+      case 'node-down':
+        this.runtime.nodes.nodeDown(control.node);
         return;
       case 'end':
         this.runtime.links.closeAll();

@@ -1,6 +1,6 @@
 /**
  * @flotilla/actors — typed actors with bounded mailboxes on piscina host threads, supervision trees, death
- * watch, asks with timeouts, and a testkit that runs the same actors in virtual time.
+ * watch, asks with timeouts, refs that work across nodes, and a testkit that runs the same actors in virtual time.
  */
 
 export type { ActorSystemOptions, LogLevel, RestartIntensity } from './config.ts';
@@ -17,6 +17,7 @@ export type { DeadLetter, DeadLetterReason, SystemEvent } from './events.ts';
 export { Stream } from './events.ts';
 export type { Logger } from './logger.ts';
 export { silentLogger } from './logger.ts';
+export type { NodeBridge, NodeLinks, NodeLinksStats } from './nodes.ts';
 export type {
   Actor,
   ActorKind,

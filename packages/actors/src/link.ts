@@ -4,7 +4,7 @@
  */
 import type { MessagePort, Transferable } from 'node:worker_threads';
 import { decodeFrames, encodeFrames } from './codec.ts';
-import { F_TELLS, type Frame, type TellsFrame } from './frames.ts';
+import { F_REMOTE, F_TELLS, type Frame, type RemoteFrame, type TellsFrame } from './frames.ts';
 import type { AnyActorRef } from './protocol.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -32,6 +32,8 @@ export class Link {
   private count = 0;
   /** The last frame if it is a tells run that more tells can join. */
   private run: TellsFrame | undefined;
+  /** The last frame if it is a tells run for another node (host → main) that more tells can join. */
+  private remoteRun: RemoteFrame | undefined;
   private closed = false;
 
   constructor(slot: number, port: MessagePort, owner: LinkOwner, batchMessagesMax: number) {
@@ -52,8 +54,11 @@ export class Link {
   push(frame: Frame): void {
     if (this.closed) return;
     this.run = undefined;
+    this.remoteRun = undefined;
     this.frames.push(frame);
-    this.counted();
+    // A run of tells from another node (main → host) counts each of its messages against the batch bound.
+    if (frame[0] === F_REMOTE && frame[3][0] === F_TELLS) this.countedMany(frame[3][4].length);
+    else this.counted();
   }
 
   /** A tell; joins the previous frame when that is a run of tells from the same sender to the same actor. */
@@ -64,8 +69,34 @@ export class Link {
       run[4].push(message);
     } else {
       this.run = [F_TELLS, path, uid, sender, [message]];
+      this.remoteRun = undefined;
       this.frames.push(this.run);
     }
+    this.counted();
+  }
+
+  /** A tell for thread `slot` of node `node`, sent through main; joins the previous run as `pushTell` does. */
+  pushRemoteTell(
+    node: number,
+    slot: number,
+    path: string,
+    uid: number,
+    sender: AnyActorRef | undefined,
+    message: unknown,
+  ): void {
+    if (this.closed) return;
+    const outer = this.remoteRun;
+    if (outer !== undefined && outer[1] === node && outer[2] === slot) {
+      const run = outer[3] as TellsFrame;
+      if (run[1] === path && run[2] === uid && run[3] === sender) {
+        run[4].push(message);
+        this.counted();
+        return;
+      }
+    }
+    this.remoteRun = [F_REMOTE, node, slot, [F_TELLS, path, uid, sender, [message]]];
+    this.run = undefined;
+    this.frames.push(this.remoteRun);
     this.counted();
   }
 
@@ -74,11 +105,18 @@ export class Link {
     else if (this.count >= this.batchMessagesMax) this.flush();
   }
 
+  private countedMany(messages: number): void {
+    if (this.count === 0) this.owner.markDirty(this);
+    this.count += messages;
+    if (this.count >= this.batchMessagesMax) this.flush();
+  }
+
   /** Sends `frame` with transferables (ports) right away, after what is queued, keeping the order. */
   pushTransferring(frame: Frame, transfer: Transferable[]): void {
     if (this.closed) return;
     this.flush();
     this.run = undefined;
+    this.remoteRun = undefined;
     this.port.postMessage([frame], transfer);
   }
 
@@ -88,6 +126,7 @@ export class Link {
     const count = this.count;
     this.frames = [];
     this.run = undefined;
+    this.remoteRun = undefined;
     this.count = 0;
     if (count <= CLONE_MESSAGES_MAX && this.postCloned(frames)) return;
     let bytes: Uint8Array<ArrayBuffer>;
@@ -134,6 +173,13 @@ export class Link {
         this.postOneByOne(messages.map((message): Frame => [kind, path, uid, sender, [message]]));
         continue;
       }
+      if (frame[0] === F_REMOTE && frame[3][0] === F_TELLS && frame[3][4].length > 1) {
+        const [kind, node, slot, [tells, path, uid, sender, messages]] = frame;
+        this.postOneByOne(
+          messages.map((message): Frame => [kind, node, slot, [tells, path, uid, sender, [message]]]),
+        );
+        continue;
+      }
       let bytes: Uint8Array<ArrayBuffer>;
       try {
         bytes = encodeFrames([frame]);
@@ -163,6 +209,11 @@ export class LinkSet {
 
   get(slot: number): Link | undefined {
     return this.bySlot.get(slot);
+  }
+
+  /** Every registered link (for notices to every thread). */
+  all(): IterableIterator<Link> {
+    return this.bySlot.values();
   }
 
   /** Routes messages for `link.slot` through `link` (closing a link it replaces). */

@@ -37,8 +37,9 @@ export type AskableOf<P extends Message> = P extends unknown
 
 /**
  * A location-transparent address of an actor: plain, serializable data. `slot` is the thread that owns it
- * (-1 = main thread, 0..M-1 = host threads); `uid` tells incarnations of one path apart; `node` is reserved
- * for refs to actors in other processes. `__protocol` is a phantom that types `tell` and `ask`.
+ * (-1 = main thread, 0..M-1 = host threads); `uid` tells incarnations of one path apart; `node` is the process
+ * (node) it lives on, set by systems started with a `nodeId` (absent: this process). `__protocol` is a phantom
+ * that types `tell` and `ask`.
  */
 export interface ActorRef<P extends Message = Message> {
   readonly path: string;

@@ -335,7 +335,7 @@ export class Root {
     const attempt = this.launch(slot, this.generation(slot) + 1);
     this.bringUp(attempt).then(
       (respawned) => {
-        this.runtime.watches.hostRestarted(slot, respawned);
+        this.runtime.hostRestarted(slot, respawned);
         for (const other of this.upAttempts()) {
           if (other !== attempt) other.link.push([F_CONTROL, { type: 'host-restarted', slot, respawned }]);
         }

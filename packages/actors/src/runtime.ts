@@ -1,6 +1,6 @@
 /**
- * The actor runtime of one thread: registry of cells, routing (local mailbox or a link's outbox), the
- * dispatcher's run queue, asks and replies. Main thread, host threads and the testkit each run one.
+ * The actor runtime of one thread: registry of cells, routing (local mailbox, a link's outbox, or another
+ * node), the dispatcher's run queue, asks and replies. Main thread, host threads and the testkit each run one.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { assert, assertNever } from '@flotilla/core';
@@ -21,10 +21,20 @@ import {
   rebuildError,
 } from './errors.ts';
 import type { DeadLetter, DeadLetterReason, SystemEvent } from './events.ts';
-import { type Control, F_CONTROL, F_DELIVER, F_REPLY, F_TELLS, type Frame } from './frames.ts';
+import {
+  type ActorId,
+  type Control,
+  F_CONTROL,
+  F_DELIVER,
+  F_REMOTE,
+  F_REPLY,
+  F_TELLS,
+  type Frame,
+} from './frames.ts';
 import { startCell, stopCell } from './lifecycle.ts';
 import { Link, type LinkOwner, LinkSet } from './link.ts';
 import type { Logger } from './logger.ts';
+import { NodeRoute, type NodeRouteOwner } from './node-route.ts';
 import type { ActorKind, AnyActorClass, AnyActorRef, Message } from './protocol.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { StrategySettings, SupervisorStrategy } from './supervision.ts';
@@ -61,7 +71,7 @@ export interface RuntimeSettings {
   readonly tickIntervalMs: number;
 }
 
-export class Runtime implements LinkOwner {
+export class Runtime implements LinkOwner, NodeRouteOwner {
   readonly slot: number;
   readonly nodeId: number | undefined;
   readonly scheduler: Scheduler;
@@ -83,6 +93,8 @@ export class Runtime implements LinkOwner {
   private readonly cells = new Map<string, ActorCell>();
   readonly links: LinkSet;
   private readonly dispatcher: Dispatcher;
+  /** Frames to and from actors of other nodes. */
+  readonly nodes: NodeRoute;
 
   constructor(settings: RuntimeSettings, hooks: RuntimeHooks) {
     this.settings = settings;
@@ -104,6 +116,7 @@ export class Runtime implements LinkOwner {
     );
     this.watches = new WatchBook(this);
     this.links = new LinkSet(settings.scheduler);
+    this.nodes = new NodeRoute(this);
     const guardianInit = {
       name: '',
       path: '/',
@@ -127,15 +140,17 @@ export class Runtime implements LinkOwner {
 
   ask(target: AnyActorRef, message: Message, sender: AnyActorRef | undefined, timeoutMs?: number) {
     const timeout = timeoutMs ?? this.settings.askTimeoutMs;
+    const node = target.node === this.nodeId ? undefined : target.node;
     let registered: ReturnType<AskTable['register']>;
     try {
-      registered = this.asks.register(target.slot, target.path, message.type, timeout);
+      registered = this.asks.register(node, target.slot, target.path, message.type, timeout);
     } catch (error) {
       return Promise.reject(error);
     }
     const { id, promise } = registered;
     if (this.isLocal(target)) {
-      this.deliverLocal(target.path, target.uid, message, sender, { slot: this.slot, id }, false);
+      const reply = { slot: this.slot, id, node: undefined };
+      this.deliverLocal(target.path, target.uid, message, sender, reply, false);
     } else {
       this.sendRemote(target, message, sender, id);
     }
@@ -146,6 +161,11 @@ export class Runtime implements LinkOwner {
   reply(address: ReplyAddress | undefined, ok: boolean, value: unknown, from: AnyActorRef | undefined): void {
     if (address === undefined) {
       this.deadLetter(from ?? this.guardian.ref, value, from, 'no-asker');
+      return;
+    }
+    if (address.node !== undefined) {
+      const to = { node: address.node, slot: address.slot };
+      this.nodes.toNode(to, [F_REPLY, address.id, ok, ok ? value : describeError(value)]);
       return;
     }
     if (address.slot === this.slot) {
@@ -161,24 +181,39 @@ export class Runtime implements LinkOwner {
   }
 
   private sendRemote(target: AnyActorRef, message: Message, sender: AnyActorRef | undefined, askId: number) {
-    const foreignNode = target.node !== undefined && target.node !== this.nodeId;
-    const link = foreignNode ? undefined : this.links.get(target.slot);
+    if (target.node !== undefined && target.node !== this.nodeId) {
+      this.nodes.send(target.node, target, message, sender, askId);
+      return;
+    }
+    const link = this.links.get(target.slot);
     if (link === undefined || link.isClosed) {
-      const reason: DeadLetterReason = foreignNode ? 'no-route' : 'host-down';
       if (askId > 0)
-        this.asks.settle(askId, false, new HostFailedError(target.slot, `${reason} for ${target.path}`));
-      else this.deadLetter(target, message, sender, reason);
+        this.asks.settle(askId, false, new HostFailedError(target.slot, `host-down for ${target.path}`));
+      else this.deadLetter(target, message, sender, 'host-down');
       return;
     }
     if (askId === 0) link.pushTell(target.path, target.uid, sender, message);
     else link.push([F_DELIVER, target.path, target.uid, message, sender, this.slot, askId]);
   }
 
+  /** A control frame for thread `to.slot` of node `to.node` (this node when absent or equal). */
+  sendControl(to: { readonly slot: number; readonly node?: number | undefined }, control: Control): void {
+    if (to.node !== undefined && to.node !== this.nodeId)
+      this.nodes.toNode({ node: to.node, slot: to.slot }, [F_CONTROL, control]);
+    else this.links.get(to.slot)?.push([F_CONTROL, control]);
+  }
+
+  /** A ref minted here: it names this node when the system has a node id, so it still points home elsewhere. */
+  refOf(path: string, uid: number, slot: number): AnyActorRef {
+    const node = this.nodeId;
+    return node === undefined ? { path, uid, slot } : { path, uid, slot, node };
+  }
+
   /**
    * Puts a message in a local mailbox. Every message that reaches no actor is reported once: a tell as a
    * dead letter (a local tell to a full mailbox as a thrown `MailboxFullError`), an ask as a rejection.
    */
-  private deliverLocal(
+  deliverLocal(
     path: string,
     uid: number,
     message: Message,
@@ -191,7 +226,7 @@ export class Runtime implements LinkOwner {
       if (reply !== undefined) this.reply(reply, false, new ActorNotFoundError(path), undefined);
       else {
         const reason = cell === undefined || cell.uid !== uid ? 'unknown-actor' : 'stopped';
-        this.deadLetter({ path, uid, slot: this.slot }, message, sender, reason);
+        this.deadLetter(this.refOf(path, uid, this.slot), message, sender, reason);
       }
       return;
     }
@@ -234,7 +269,7 @@ export class Runtime implements LinkOwner {
 
   /** True when no live actor has mail or an async step in flight and nothing waits to be sent. */
   get isIdle(): boolean {
-    if (!this.dispatcher.isEmpty || this.links.hasDirty) return false;
+    if (!this.dispatcher.isEmpty || this.links.hasDirty || this.nodes.hasQueued) return false;
     for (const cell of this.cells.values()) {
       if (cell.state === 'running' && (cell.busy || cell.mailbox.size > 0)) return false;
       if (cell.state === 'starting') return false;
@@ -350,11 +385,18 @@ export class Runtime implements LinkOwner {
     return new Link(slot, port, this, this.settings.batchMessagesMax);
   }
 
-  /** The thread at `slot` died: close the link, fail the asks it held, forget its watchers. */
+  /** The thread at `slot` died: close the link, fail the asks it held, forget its watchers; tell other nodes. */
   peerDown(slot: number, reason: string): void {
     this.links.remove(slot);
-    this.asks.rejectForSlot(slot, () => new HostFailedError(slot, reason));
-    this.watches.peerDown(slot);
+    this.asks.rejectForSlot(slot, undefined, () => new HostFailedError(slot, reason));
+    this.watches.peerDown(slot, undefined);
+    this.nodes.broadcast({ type: 'peer-down', slot });
+  }
+
+  /** Thread `slot` is back with `respawned` top-level actors: re-watch them here and on other nodes. */
+  hostRestarted(slot: number, respawned: readonly ActorId[]): void {
+    this.watches.hostRestarted(slot, respawned, undefined);
+    this.nodes.broadcast({ type: 'host-restarted', slot, respawned });
   }
 
   markDirty(link: Link): void {
@@ -365,7 +407,7 @@ export class Runtime implements LinkOwner {
     for (const frame of frames) {
       switch (frame[0]) {
         case F_DELIVER: {
-          const reply = frame[6] > 0 ? { slot: frame[5], id: frame[6] } : undefined;
+          const reply = frame[6] > 0 ? { slot: frame[5], id: frame[6], node: undefined } : undefined;
           this.deliverLocal(frame[1], frame[2], frame[3] as Message, frame[4], reply, true);
           break;
         }
@@ -382,6 +424,9 @@ export class Runtime implements LinkOwner {
         case F_CONTROL:
           if (!this.watches.onControl(frame[1])) this.hooks.control(fromSlot, frame[1]);
           break;
+        case F_REMOTE:
+          this.nodes.onRemoteFrame(frame);
+          break;
         default:
           assertNever(frame[0]);
       }
@@ -389,7 +434,7 @@ export class Runtime implements LinkOwner {
   }
 
   /** Tells that arrived as a run: one lookup, then each message in order (the rest as dead letters). */
-  private deliverRun(path: string, uid: number, sender: AnyActorRef | undefined, messages: Message[]): void {
+  deliverRun(path: string, uid: number, sender: AnyActorRef | undefined, messages: Message[]): void {
     const cell = this.liveCell(path, uid);
     let i = 0;
     if (cell !== undefined) {
@@ -408,6 +453,8 @@ export class Runtime implements LinkOwner {
       else this.deadLetter(target, frame[3], frame[4], 'not-cloneable');
     } else if (frame[0] === F_REPLY) {
       this.links.get(toSlot)?.push([F_REPLY, frame[1], false, describeError(error)]);
+    } else if (frame[0] === F_REMOTE) {
+      this.nodes.onUnsendable(toSlot, frame, error);
     } else {
       this.log.error({ err: errorText(error), control: frame[1].type }, 'control frame not cloneable');
     }

@@ -1,16 +1,18 @@
 /**
  * `ActorSystem`: the main-thread face of the runtime. Spawns top-level actors on host threads (or on the main
- * thread with `hosts: 0`), sends from outside any actor, reports dead letters and events, and shuts down cleanly.
+ * thread with `hosts: 0`), sends from outside any actor, reports dead letters and events, connects to other
+ * nodes, and shuts down cleanly.
  */
 import { randomInt } from 'node:crypto';
-import { InvalidConfigError } from '@flotilla/core';
+import { assert, InvalidConfigError } from '@flotilla/core';
 import { type ActorSystemOptions, hostConfigOf, resolveOptions, type SystemSettings } from './config.ts';
 import type { AskOptions, ChildOptionsBase, OptionsArgs, PropsOption } from './context.ts';
 import { waitIdle } from './dispatcher.ts';
-import { errorText, NameTakenError, SpawnError, SystemStoppedError } from './errors.ts';
+import { errorText, NameTakenError, NodeUnreachableError, SpawnError, SystemStoppedError } from './errors.ts';
 import { type DeadLetter, type DeadLetterReason, Stream, type SystemEvent } from './events.ts';
-import type { SpawnSpec } from './frames.ts';
+import { F_CONTROL, type SpawnSpec } from './frames.ts';
 import { stopCell } from './lifecycle.ts';
+import { type NodeBridge, type NodeLinks, NodeRouter } from './nodes.ts';
 import type {
   ActorKind,
   ActorRef,
@@ -89,8 +91,10 @@ export class ActorSystem {
     'no-asker': 0,
     'no-route': 0,
     'not-cloneable': 0,
+    'outbox-full': 0,
   };
   private deadLettersDropped = 0;
+  private nodes: NodeRouter | undefined;
   private nameSeq = 0;
   private state: 'running' | 'stopping' | 'stopped' = 'running';
   private shutdownPromise: Promise<void> | undefined;
@@ -198,7 +202,7 @@ export class ActorSystem {
       this.forgetTop(path, top.uid);
       throw error;
     }
-    return { path, uid: top.uid, slot } as ActorRef<ProtocolOf<C>>;
+    return this.runtime.refOf(path, top.uid, slot) as ActorRef<ProtocolOf<C>>;
   }
 
   private async spawnTop(top: TopLevel): Promise<void> {
@@ -228,8 +232,15 @@ export class ActorSystem {
     return reply as Promise<ReplyFor<P, T>>;
   }
 
-  /** Stops any actor by ref (children first); a stopped top-level actor is not re-spawned after a host death. */
+  /**
+   * Stops any actor of this node by ref (children first); a stopped top-level actor is not re-spawned after a
+   * host death. Another node's actors are stopped from their own node.
+   */
   async stop(ref: AnyActorRef): Promise<void> {
+    assert(
+      ref.node === undefined || ref.node === this.settings.nodeId,
+      () => `${ref.path} lives on node ${ref.node}: stop it there`,
+    );
     if (ref.slot === -1) {
       const cell = this.runtime.liveCell(ref.path, ref.uid);
       if (cell !== undefined) await stopCell(cell);
@@ -241,7 +252,64 @@ export class ActorSystem {
   /** The ref of a top-level actor by name. */
   lookup(name: string): AnyActorRef | undefined {
     const top = this.tops.get(`/${name}`);
-    return top === undefined ? undefined : { path: top.path, uid: top.uid, slot: top.slot };
+    return top === undefined ? undefined : this.runtime.refOf(top.path, top.uid, top.slot);
+  }
+
+  /**
+   * Connects this system to the actor systems of other nodes (main thread, once; needs `nodeId`). From then on
+   * refs of other nodes are told, asked and watched through `bridge`; the node feeds what arrives, and which
+   * nodes went down, into the returned `NodeLinks`.
+   */
+  connectNodes(bridge: NodeBridge): NodeLinks {
+    const nodeId = this.settings.nodeId;
+    if (nodeId === undefined) throw new InvalidConfigError('nodeId', 'connectNodes needs the nodeId option');
+    assert(this.nodes === undefined, 'connectNodes may be called once');
+    const runtime = this.runtime;
+    const router = new NodeRouter(
+      bridge,
+      {
+        nodeId,
+        scheduler: realScheduler,
+        log: runtime.log,
+        asks: runtime.asks,
+        fromNode: (from, slot, frame) => runtime.nodes.fromNode(from, slot, frame),
+        refuseToNode: (to, frame, reason, error) => runtime.nodes.refuse(to, frame, reason, error),
+        nodeDown: (node) => this.nodeDown(node),
+        lookup: (name) => this.lookup(name),
+      },
+      { remoteOutboxMessagesMax: this.settings.remoteOutboxMessagesMax },
+    );
+    this.nodes = router;
+    runtime.nodes.attach(router);
+    return {
+      receive: (from, batch) => router.receive(from, batch),
+      nodeDown: (node) => router.nodeDown(node),
+      stats: () => router.stats(),
+    };
+  }
+
+  /**
+   * The current ref (slot and uid) of node `node`'s top-level actor `name`, undefined if it has none. Rejects
+   * with `AskTimeoutError` after `timeoutMs` (default `askTimeoutMs`), `NodeUnreachableError` without a bridge
+   * or when the node is reported down meanwhile.
+   */
+  lookupRemote(
+    node: number,
+    name: string,
+    options?: { readonly timeoutMs?: number },
+  ): Promise<AnyActorRef | undefined> {
+    if (this.state === 'stopped') return Promise.reject(new SystemStoppedError('look up'));
+    if (this.nodes === undefined) {
+      const reason = 'no bridge to other nodes is connected (ActorSystem.connectNodes)';
+      return Promise.reject(new NodeUnreachableError(node, reason));
+    }
+    return this.nodes.lookup(node, name, options?.timeoutMs ?? this.settings.askTimeoutMs);
+  }
+
+  /** Node `node` is gone: main forgets it now, each host when its notice arrives. */
+  private nodeDown(node: number): void {
+    this.runtime.nodes.nodeDown(node);
+    for (const link of this.runtime.links.all()) link.push([F_CONTROL, { type: 'node-down', node }]);
   }
 
   stats(): SystemStats {
@@ -284,6 +352,7 @@ export class ActorSystem {
     ]);
     await this.root.close(stopTimeoutMs);
     this.runtime.links.closeAll();
+    this.nodes?.close();
     this.runtime.asks.rejectAll(() => new SystemStoppedError('wait for a reply'));
     this.state = 'stopped';
     this.resolveTerminated(failure);
