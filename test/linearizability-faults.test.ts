@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { GetResult } from '@flotilla/node';
+import { Kv, KvMachine } from '@flotilla/client';
 import { ProcessCluster, waitForFormation } from '../packages/node/test/process-cluster.ts';
 import { checkHistory } from './linearizability/checker.ts';
 import { prng } from './linearizability/generate.ts';
@@ -41,7 +41,7 @@ test('8 clients under kill -9, crashes, pauses, partitions and leader transfers 
   const admin = await cluster.client(MEMBERS, 2_000);
   await waitForFormation(cluster, admin, MEMBERS);
   const keys = Array.from({ length: KEYS }, (_, i) => `lin-${i}`);
-  const groups = [...new Set(keys.map((k) => admin.groupOf(k)))];
+  const groups = [...new Set(keys.map((k) => admin.groupOf(KvMachine, { key: k, shards: 'user' })))];
   const clients = await Promise.all(
     Array.from({ length: CLIENTS }, () => cluster.client(MEMBERS, CLIENT_TIMEOUT_MS)),
   );
@@ -115,22 +115,21 @@ test('control: stale reads from an isolated follower are caught by the same reco
   const admin = await cluster.client(MEMBERS, 2_000);
   const [status] = await waitForFormation(cluster, admin, MEMBERS);
   const key = 'control-0';
-  const group = admin.groupOf(key);
+  const group = admin.groupOf(KvMachine, { key, shards: 'user' });
   const leader = status!.groups.find((g) => g.id === group)!.leaderId;
   const follower = MEMBERS.find((id) => id !== leader)!;
   const others = MEMBERS.filter((id) => id !== follower);
-  await admin.put(key, 'before');
+  await new Kv(admin).put(key, 'before');
   await admin.injectFaults(cluster.api(follower), others);
   for (const id of others) await admin.injectFaults(cluster.api(id), [follower]);
   const recorder = new HistoryRecorder();
   try {
     for (let n = 0; n < 20; n++) {
       const write = recorder.invoke(1, { op: 'put', key, value: `w${n}` });
-      const written = await admin.put(key, `w${n}`);
-      assert.ok(written.ok);
+      const written = await new Kv(admin).put(key, `w${n}`);
       write.ok(written.previous);
       const read = recorder.invoke(2, { op: 'get', key }, 'stale, from the isolated follower');
-      const got = (await admin.readFrom(cluster.api(follower), group, { op: 'get', key })) as GetResult;
+      const got = await new Kv(admin.at(cluster.api(follower))).get(key, 'stale', { group });
       read.ok(got.value);
     }
   } finally {

@@ -7,7 +7,7 @@
  * - A write that returned `{ ok: true, previous }`: completed, and `previous` is what it overwrote.
  * - A write that returned `{ ok: false, error: 'bad-command' | 'cas-mismatch' }`: applied as a no-op, so
  *   definitely without effect ('failed').
- * - A write that returned `{ ok: false, error: 'stale-session' }`: indeterminate (the session forgot whether
+ * - A write refused with `StaleSessionError` (it throws, as below): indeterminate (the session forgot whether
  *   an earlier attempt applied).
  * - A write that threw, whatever the error: indeterminate. `FlotillaClient.put` retries under one session
  *   sequence and nodes forward and retry too, so the error that surfaces describes the last attempt only:

@@ -3,8 +3,9 @@
  * restart from disk), isolating a leader from its peers (and healing), and leadership transfers. Each fault
  * is logged with whether it visibly took effect, so the test can show that faults really happened.
  */
+
+import type { FlotillaClient } from '@flotilla/client';
 import { assertNever } from '@flotilla/core';
-import type { FlotillaClient } from '@flotilla/node';
 import {
   eventually,
   type NodeStatus,

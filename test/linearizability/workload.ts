@@ -3,8 +3,7 @@
  * few keys, each call recorded (invoke, complete, what it saw) with outcomes classified as in history.ts.
  * Every put writes a value unique in the whole run, so each read tells which write it saw.
  */
-import type { KvResult } from '@flotilla/core';
-import type { FlotillaClient } from '@flotilla/node';
+import { type FlotillaClient, Kv, type KvWriteResult } from '@flotilla/client';
 import type { HistoryRecorder, PendingOp } from './history.ts';
 
 export interface WorkloadOptions {
@@ -28,16 +27,10 @@ function errorCode(error: unknown): string {
   return typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown error';
 }
 
-/** A write's result: applied (with what it overwrote), refused without effect, or unknown. */
-function completeWrite(pending: PendingOp, result: KvResult): boolean {
-  if (result.ok) {
-    pending.ok(result.previous);
-    return true;
-  }
-  // 'stale-session': the state machine forgot whether an earlier attempt applied.
-  if (result.error === 'stale-session') pending.indeterminate(result.error);
-  else pending.failed(result.error);
-  return false;
+/** A write's result: applied, with what it overwrote (a refusal or an unknown outcome throws). */
+function completeWrite(pending: PendingOp, result: KvWriteResult): boolean {
+  pending.ok(result.previous);
+  return true;
 }
 
 async function oneCall(
@@ -54,7 +47,7 @@ async function oneCall(
     const consistency = random() < options.leaseRatio ? 'lease' : 'linearizable';
     const pending = recorder.invoke(id, { op: 'get', key }, consistency);
     try {
-      const read = await client.get(key, consistency);
+      const read = await new Kv(client).get(key, consistency);
       pending.ok(read.value);
       return true;
     } catch (error) {
@@ -66,7 +59,8 @@ async function oneCall(
   const value = `c${id}-${n}`;
   const pending = recorder.invoke(id, del ? { op: 'delete', key } : { op: 'put', key, value });
   try {
-    return completeWrite(pending, await (del ? client.delete(key) : client.put(key, value)));
+    const kv = new Kv(client);
+    return completeWrite(pending, await (del ? kv.delete(key) : kv.put(key, value)));
   } catch (error) {
     // Whatever the error, an earlier attempt of this call may have been proposed (see history.ts).
     pending.indeterminate(errorCode(error));

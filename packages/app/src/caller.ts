@@ -92,7 +92,7 @@ export function newClientId(): string {
 }
 
 export class Calls {
-  private readonly port: CallPort;
+  private port: CallPort;
   private readonly counter: SessionCounter;
   /** The fencing token every command of this view carries (leader-only actors). */
   readonly fence: Fence | undefined;
@@ -106,6 +106,13 @@ export class Calls {
   /** The session id every command of this caller carries. */
   get clientId(): string {
     return this.counter.clientId;
+  }
+
+  /** The same caller (same session, same fence) sending through `port` (for example to one node only). */
+  via(port: CallPort): Calls {
+    const view = Object.create(this) as Calls;
+    view.port = port;
+    return view;
   }
 
   /** The same caller (same session) whose commands carry `fence`. */

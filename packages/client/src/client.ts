@@ -16,11 +16,14 @@ import {
   fromWireError,
   groupOfTarget,
   isRetryable,
+  type KindRef,
+  kindName,
   type OutgoingRequest,
   type QueryRequest,
   RequestTimeoutError,
   type RetryPolicy,
   retrying,
+  type Target,
   type Topology,
 } from '@flotilla/app';
 import { FlotillaError, type GroupId, type NodeId, NotLeaderError } from '@flotilla/core';
@@ -343,6 +346,11 @@ export class FlotillaClient extends Calls {
     return this.wire.refreshTopology();
   }
 
+  /** The group a target of `kind` routes to (a group id, or the shard of a key), by the known topology. */
+  groupOf(kind: KindRef, target: Target): GroupId {
+    return groupOfTarget(target, kindName(kind), this.wire.topology?.shards ?? []);
+  }
+
   /** A node's status (JSON): its groups with leader, term and indexes, links, counters, alarms. */
   status(address = this.wire.anyAddress()): Promise<unknown> {
     return this.wire.call(address, 'status', {});
@@ -394,6 +402,43 @@ export class FlotillaClient extends Calls {
   /** Test-only: makes the replica of `group` at `address` fail, or kills its host thread. */
   injectActorFault(address: string, group: GroupId, kind: 'crash-actor' | 'exit-thread'): Promise<unknown> {
     return this.wire.call(address, 'faults', { group, kind });
+  }
+
+  /**
+   * Calls that go to the node at `address` only — no leader following, no retry — under this client's
+   * session: a stale read of that node's replica, or a command to a node that may be cut off.
+   */
+  at(address: string, options: { timeoutMs?: number } = {}): Calls {
+    const wire = this.wire;
+    const topology = () => wire.topology?.shards ?? [];
+    const timeout = (call: CallOptions) => call.timeoutMs ?? options.timeoutMs ?? wire.timeoutMs;
+    return this.via({
+      command: (request, call) =>
+        wire.call(
+          address,
+          'execute',
+          {
+            kind: request.kind,
+            group: groupOfTarget(request.target, request.kind, topology()),
+            payload: request.payload,
+            ...(request.session ? { session: [request.session.clientId, request.session.sequence] } : {}),
+            ...(request.fence ? { fence: [request.fence.group, request.fence.term] } : {}),
+          },
+          timeout(call),
+        ),
+      query: (request, call) =>
+        wire.call(
+          address,
+          'query',
+          {
+            kind: request.kind,
+            group: groupOfTarget(request.target, request.kind, topology()),
+            payload: request.payload,
+            consistency: request.consistency,
+          },
+          timeout(call),
+        ),
+    });
   }
 
   /** Sends a raw request to one node (no routing, no retry): for tools and tests. */

@@ -97,6 +97,10 @@ export class Raft {
     this.confIndex = snapshot.meta.index;
     const hs = cfg.stableStorage.hardState();
     this.loadHardState(hs);
+    // A state machine that keeps its applied index durably with its state may be ahead of the commit index
+    // of the hard state (a commit-only hard state need not be synced on its own): what it applied was
+    // committed, and the log holds it (entries are durable before they are applied).
+    if (cfg.applied > this.log.committed) this.log.commitTo(Math.min(cfg.applied, this.log.lastIndex()));
     this.replayConfChanges();
     if (cfg.applied > 0) {
       const applied = Math.min(cfg.applied, this.log.committed);

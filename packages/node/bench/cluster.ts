@@ -6,6 +6,7 @@
  * client's: on a shared 2-core box throughput moves with the neighbours' load, CPU per write much less.
  */
 import { readFileSync } from 'node:fs';
+import { Kv } from '@flotilla/client';
 import { eventually, leadersPerNode, ProcessCluster, waitForFormation } from '../test/process-cluster.ts';
 import { etcdAvailable, measureEtcd, withEtcd } from './etcd-baseline.ts';
 
@@ -142,7 +143,8 @@ async function measure(placement: string): Promise<Level[]> {
     await client.refreshTopology();
     // Warm up every group's path (leader routing, connections) and the JIT: slow writes at 1 in flight come
     // mostly from the first seconds of load, while V8 still optimizes the hot paths.
-    await warmUp((i) => client.put(`warm-${i}`, VALUE));
+    const kv = new Kv(client);
+    await warmUp((i) => kv.put(`warm-${i}`, VALUE));
     for (const inflight of LEVELS) {
       const latencies: number[] = [];
       let seq = 0;
@@ -155,7 +157,7 @@ async function measure(placement: string): Promise<Level[]> {
         Array.from({ length: inflight }, async (_, w) => {
           while (performance.now() < deadline) {
             const t = performance.now();
-            await client.put(`w${w}-${seq++}`, VALUE);
+            await kv.put(`w${w}-${seq++}`, VALUE);
             latencies.push(performance.now() - t);
           }
         }),

@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configFromToml, FlotillaClient, silentLogger, startNode } from '@flotilla/node';
+import { FlotillaClient, Kv } from '@flotilla/client';
+import { configFromToml, silentLogger, startNode } from '@flotilla/node';
 import { freePort } from '../test/ports.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -41,9 +42,10 @@ const nodes = await Promise.all(
   ),
 );
 try {
-  for (const n of nodes) await n.cluster!.waitForClusterFormation(20_000);
+  for (const n of nodes) await n.node.waitForClusterFormation(20_000);
   const client = await FlotillaClient.connect({ addresses: members.map((m) => m.api) });
   await client.refreshTopology();
+  const kv = new Kv(client);
   const value = 'x'.repeat(100);
   const run = async (ms: number) => {
     let n = 0;
@@ -51,7 +53,7 @@ try {
     const t = performance.now();
     await Promise.all(
       Array.from({ length: INFLIGHT }, async (_, w) => {
-        while (performance.now() < deadline) await client.put(`k${w}-${n++}`, value);
+        while (performance.now() < deadline) await kv.put(`k${w}-${n++}`, value);
       }),
     );
     return n / ((performance.now() - t) / 1000);

@@ -1,78 +1,93 @@
+/**
+ * The catalog machine (a registered machine like any other): nodes, groups with their kinds, shard sets;
+ * deterministic refusals; a snapshot that carries all of it.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CatalogStateMachine, encodeCatalogCommand } from '@flotilla/node';
+import { EMPTY_CONF_STATE } from '@flotilla/core';
+import { CatalogMachine, type CatalogState } from '../src/cluster/catalog.ts';
+import { memoryInstance } from './machine-helpers.ts';
 
 const node = (id: number) => ({ id, rpc: `h:${id}`, api: `h:${id + 100}` });
+const state = (h: ReturnType<typeof memoryInstance>) => h.instance.state as CatalogState;
 
-test('the catalog applies init, node and group commands deterministically and survives a snapshot', () => {
-  const sm = new CatalogStateMachine();
-  let changes = 0;
-  sm.onChange = () => changes++;
-  const cmds = [
-    encodeCatalogCommand({
-      op: 'init',
-      nodes: [node(1), node(2)],
-      groups: [
-        { id: 'meta:system', kind: 'catalog' },
-        { id: 'user:0', kind: 'kv' },
-      ],
-    }),
-    encodeCatalogCommand({ op: 'addNode', node: node(3) }),
-    encodeCatalogCommand({ op: 'createGroup', group: { id: 'topic:0', kind: 'kv' } }),
-    encodeCatalogCommand({ op: 'deleteGroup', id: 'user:0' }),
-  ];
-  const results = sm.apply(cmds.map((data, i) => ({ index: i + 1, term: 1, data })));
-  assert.ok(results.every((r) => r.ok));
-  assert.deepEqual([...sm.nodes.keys()], [1, 2, 3]);
-  assert.deepEqual(sm.groups.get('meta:system')?.founders, [1, 2]);
-  assert.deepEqual(
-    sm.groups.get('topic:0')?.founders,
-    [1, 2, 3],
-    'a group created later is founded by the members at that time',
-  );
-  assert.equal(sm.groups.has('user:0'), false);
-  assert.equal(changes, 1, 'one reconcile per applied batch');
-
-  const copy = new CatalogStateMachine();
-  copy.restore(sm.snapshot(), {
-    index: sm.appliedIndex,
-    term: 1,
-    confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
-  });
-  assert.deepEqual([...copy.nodes.values()], [...sm.nodes.values()]);
-  assert.deepEqual([...copy.groups.values()], [...sm.groups.values()]);
-});
-
-test('malformed catalog commands are refused without changing anything; the catalog group cannot be deleted', () => {
-  const sm = new CatalogStateMachine();
-  const bad = [
-    new Uint8Array([0xc1]),
-    encodeCatalogCommand({ op: 'addNode', node: { id: -1, rpc: 'x', api: 'y' } } as never),
-  ];
-  const results = sm.apply(bad.map((data, i) => ({ index: i + 1, term: 1, data })));
-  assert.deepEqual(
-    results.map((r) => r.ok),
-    [false, false],
-  );
-  const [r] = sm.apply([
-    { index: 3, term: 1, data: encodeCatalogCommand({ op: 'deleteGroup', id: 'meta:system' }) },
-  ]);
-  assert.equal(r?.ok, false);
-  assert.equal(sm.appliedIndex, 3);
-});
-
-test('a retried catalog command with the same session applies once', () => {
-  const sm = new CatalogStateMachine();
-  const cmd = encodeCatalogCommand({ op: 'addNode', node: node(9) }, { clientId: 'admin', sequence: 1 });
-  sm.apply([{ index: 1, term: 1, data: cmd }]);
-  sm.apply([
+test('the catalog applies init, node, group and shard commands deterministically and survives a snapshot', () => {
+  const h = memoryInstance(CatalogMachine);
+  const outcomes = h.apply(
+    CatalogMachine,
     {
-      index: 2,
-      term: 1,
-      data: encodeCatalogCommand({ op: 'removeNode', id: 9 }, { clientId: 'admin', sequence: 2 }),
+      name: 'init',
+      input: {
+        nodes: [node(1), node(2)],
+        groups: [{ id: 'meta:users', kind: 'kv' }],
+        shards: [{ prefix: 'user', count: 2, kind: 'kv' }],
+      },
     },
-  ]);
-  const [again] = sm.apply([{ index: 3, term: 1, data: cmd }]);
-  assert.deepEqual(again, { ok: true, changed: true }, 'the stored result of the first apply');
-  assert.equal(sm.nodes.has(9), false, 'the duplicate did not re-add the node');
+    { name: 'addNode', input: { node: node(3) } },
+    { name: 'createGroup', input: { id: 'topic:0', kind: 'stream' } },
+    { name: 'createShards', input: { prefix: 'account', count: 3, kind: 'entity:account' } },
+    { name: 'deleteGroup', input: { id: 'meta:users' } },
+  );
+  assert.ok(
+    outcomes.every((o) => o?.ok),
+    JSON.stringify(outcomes),
+  );
+  const s = state(h);
+  assert.deepEqual([...s.nodes.keys()], [1, 2, 3]);
+  assert.deepEqual(s.groups.get('user:1'), { id: 'user:1', kind: 'kv', founders: [1, 2] });
+  assert.deepEqual(
+    s.groups.get('topic:0')?.founders,
+    [1, 2, 3],
+    'a group created later is founded by the members then',
+  );
+  assert.equal(s.groups.get('account:2')?.kind, 'entity:account');
+  assert.deepEqual([...s.shards.keys()], ['user', 'account']);
+  assert.equal(s.groups.has('meta:users'), false);
+
+  const copy = memoryInstance(CatalogMachine);
+  copy.instance.restore(h.instance.snapshot(), { index: h.index, term: 1, confState: EMPTY_CONF_STATE });
+  assert.deepEqual(copy.instance.query('catalog', {}), h.instance.query('catalog', {}));
+});
+
+test('refused catalog commands change nothing: the catalog, a routed shard, a kind clash, a bad node', () => {
+  const h = memoryInstance(CatalogMachine);
+  h.apply(CatalogMachine, {
+    name: 'init',
+    input: {
+      nodes: [node(1)],
+      groups: [{ id: 'meta:system', kind: 'catalog' }],
+      shards: [{ prefix: 'user', count: 2, kind: 'kv' }],
+    },
+  });
+  const before = h.instance.query('catalog', {});
+  const reasons = h
+    .apply(
+      CatalogMachine,
+      { name: 'deleteGroup', input: { id: 'meta:system' } },
+      { name: 'deleteGroup', input: { id: 'user:1' } },
+      { name: 'createGroup', input: { id: 'user:0', kind: 'entity:account' } },
+      { name: 'createShards', input: { prefix: 'user', count: 4, kind: 'kv' } },
+    )
+    .map((o) => (o?.ok === false ? o.error.reason : 'ok'));
+  assert.deepEqual(reasons, ['reserved', 'routed', 'exists', 'exists']);
+  assert.deepEqual(h.instance.query('catalog', {}), before);
+  assert.throws(
+    () => h.apply(CatalogMachine, { name: 'addNode', input: { node: { id: -1, rpc: 'x', api: 'y' } } }),
+    { code: 'FLOTILLA_SCHEMA' },
+    'a bad node is refused before it could be proposed',
+  );
+});
+
+test('a retried catalog command of one session applies once', () => {
+  const h = memoryInstance(CatalogMachine);
+  const session = { clientId: 'admin', sequence: 1 };
+  h.apply(CatalogMachine, { name: 'addNode', input: { node: node(9) }, session });
+  h.apply(CatalogMachine, {
+    name: 'removeNode',
+    input: { id: 9 },
+    session: { clientId: 'admin', sequence: 2 },
+  });
+  const [again] = h.apply(CatalogMachine, { name: 'addNode', input: { node: node(9) }, session });
+  assert.deepEqual(again, { ok: true, value: { changed: true } }, 'the stored outcome of the first apply');
+  assert.equal(state(h).nodes.has(9), false, 'the duplicate did not re-add the node');
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { FlotillaClient } from '@flotilla/node';
+import type { FlotillaClient } from '@flotilla/client';
 import {
   eventually,
+  kvOf,
   type NodeStatus,
   ProcessCluster,
   statusOf,
@@ -23,7 +24,7 @@ function startWriters(client: FlotillaClient, workers: number) {
       while (!stop) {
         const key = `k${seq++}`;
         try {
-          const r = await client.put(key, `v-${key}`);
+          const r = await kvOf(client).put(key, `v-${key}`);
           if (r.ok) acked.set(key, `v-${key}`);
         } catch {
           failures++;
@@ -80,7 +81,7 @@ test('kill -9 of a leader: new leaders within 1 s, no acknowledged write lost, t
   await writers.stop();
   assert.ok(writers.acked.size > 100, `only ${writers.acked.size} writes acknowledged`);
   for (const [key, value] of writers.acked) {
-    const read = await client.get(key, 'linearizable');
+    const read = await kvOf(client).get(key, 'linearizable');
     assert.equal(read.value, value, `acknowledged write ${key} lost`);
   }
 
@@ -100,7 +101,7 @@ test('kill -9 of a leader: new leaders within 1 s, no acknowledged write lost, t
   let checked = 0;
   for (const [key, value] of writers.acked) {
     if (checked++ > 300) break;
-    const read = (await client.readFrom(cluster.api(victim), client.groupOf(key), { op: 'get', key })) as {
+    const read = (await kvOf(client).readFrom(cluster.api(victim), kvOf(client).groupOf(key), key)) as {
       value: string;
     };
     assert.equal(read.value, value, `restarted node misses ${key}`);

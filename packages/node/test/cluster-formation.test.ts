@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { eventually, ProcessCluster, waitForFormation } from './process-cluster.ts';
+import { eventually, kvOf, ProcessCluster, waitForFormation } from './process-cluster.ts';
 
 const cluster = new ProcessCluster();
 after(() => cluster.stop());
@@ -18,22 +18,20 @@ test('three processes form a cluster: all 36 groups elect a leader and every wri
 
   // One write per group (meta:users and the shards), through the client.
   const groups = [...ids].filter((g) => g !== 'meta:system');
-  const acked = await Promise.all(groups.map((g, i) => client.put(`key-${i}`, `value-${i}`, g)));
+  const acked = await Promise.all(groups.map((g, i) => kvOf(client).put(`key-${i}`, `value-${i}`, g)));
   assert.ok(acked.every((r) => r.ok));
   // Every replica applies every write: each node's own state machine (a stale read there) has every value.
   for (const id of [1, 2, 3]) {
     await eventually(`replica ${id} applied every write`, 10_000, async () => {
       for (const [i, g] of groups.entries()) {
-        const read = (await client.readFrom(cluster.api(id), g, { op: 'get', key: `key-${i}` })) as {
-          value: string | null;
-        };
+        const read = await kvOf(client).readFrom(cluster.api(id), g, `key-${i}`);
         if (read.value !== `value-${i}`) return undefined;
       }
       return true;
     });
   }
   for (const [i, g] of groups.entries()) {
-    const read = await client.get(`key-${i}`, 'linearizable', g);
+    const read = await kvOf(client).get(`key-${i}`, 'linearizable', g);
     assert.equal(read.value, `value-${i}`);
   }
 });

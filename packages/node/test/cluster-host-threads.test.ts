@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+import { eventually, kvOf, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
 
 const cluster = new ProcessCluster({ userShards: 4, extraToml: '[hosts]\nthreads = 1\n' });
 after(() => cluster.stop());
@@ -16,7 +16,7 @@ test('group actors on a host thread: a failed replica and a dead host thread res
   const write = async (n: number, prefix: string) => {
     for (let i = 0; i < n; i++) {
       const key = `${prefix}${i}`;
-      if ((await client.put(key, `v-${key}`, group)).ok) acked.set(key, `v-${key}`);
+      if ((await kvOf(client).put(key, `v-${key}`, group)).ok) acked.set(key, `v-${key}`);
     }
   };
   await write(50, 'a');
@@ -46,10 +46,10 @@ test('group actors on a host thread: a failed replica and a dead host thread res
   });
   await write(50, 'c');
   for (const [key, value] of acked)
-    assert.equal((await client.get(key, 'linearizable', group)).value, value, key);
+    assert.equal((await kvOf(client).get(key, 'linearizable', group)).value, value, key);
   // The follower's restarted replica caught up from its own disk plus the leader.
   await eventually('follower replica caught up', 15_000, async () => {
-    const r = (await client.readFrom(cluster.api(follower), group, { op: 'get', key: 'c49' })) as {
+    const r = (await kvOf(client).readFrom(cluster.api(follower), group, 'c49')) as {
       value: string | null;
     };
     return r.value === 'v-c49' ? true : undefined;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { encodeKvCommand } from '@flotilla/core';
+import { Kv } from '@flotilla/kv';
 import { InvalidNodeError } from '@flotilla/node';
 import { inProcessCluster } from './helpers.ts';
 
@@ -12,25 +12,18 @@ test('three in-process nodes form: every catalog group elects a leader', async (
   for (const node of cluster.nodes.values()) await node.waitForClusterFormation(10_000);
   const node1 = cluster.nodes.get(1)!;
   assert.equal(node1.catalog.groups.size, 3 + 4 + 1);
-  assert.equal(node1.groups.size, 8);
+  assert.equal(node1.replicas.size, 8);
 });
 
 test('a command sent to any node is forwarded to the leader, committed and readable everywhere', async () => {
   const group = 'user:1';
   for (const [id, node] of cluster.nodes) {
-    const result = (await node.executor.execute(
-      group,
-      encodeKvCommand({ op: 'put', key: `k${id}`, value: `v${id}` }),
-    )) as {
-      ok: boolean;
-    };
-    assert.equal(result.ok, true);
+    const result = await new Kv(node.calls).put(`k${id}`, `v${id}`, { group });
+    assert.equal(result.previous, null);
   }
   for (const node of cluster.nodes.values()) {
     for (const id of [1, 2, 3]) {
-      const read = (await node.executor.read(group, { op: 'get', key: `k${id}` }, 'linearizable')) as {
-        value: string;
-      };
+      const read = await new Kv(node.calls).get(`k${id}`, 'linearizable', { group });
       assert.equal(read.value, `v${id}`);
     }
   }

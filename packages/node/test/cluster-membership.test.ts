@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { InvalidNodeError } from '@flotilla/node';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+import { eventually, kvOf, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
 
 const cluster = new ProcessCluster({ userShards: 4 });
 after(() => cluster.stop());
@@ -37,7 +37,9 @@ test('add a fourth node and remove one under load; addNode refuses each invalid 
     Array.from({ length: 8 }, async () => {
       while (!stop) {
         const key = `m${seq++}`;
-        const r = await client.put(key, `v-${key}`).catch(() => undefined);
+        const r = await kvOf(client)
+          .put(key, `v-${key}`)
+          .catch(() => undefined);
         if (r?.ok) acked.set(key, `v-${key}`);
       }
     }),
@@ -77,12 +79,13 @@ test('add a fourth node and remove one under load; addNode refuses each invalid 
 
   async function checkNothingLost(): Promise<void> {
     const remaining = await cluster.client([2, 3, 4], 10_000);
-    for (const [key, value] of acked) assert.equal((await remaining.get(key)).value, value, `lost ${key}`);
+    for (const [key, value] of acked)
+      assert.equal((await kvOf(remaining).get(key)).value, value, `lost ${key}`);
     // The new node holds the data too.
     const sample = [...acked.keys()].slice(0, 50);
     await eventually('node 4 applied everything', 15_000, async () => {
       for (const key of sample) {
-        const r = (await remaining.readFrom(cluster.api(4), remaining.groupOf(key), { op: 'get', key })) as {
+        const r = (await kvOf(remaining).readFrom(cluster.api(4), kvOf(remaining).groupOf(key), key)) as {
           value: string | null;
         };
         if (r.value !== acked.get(key)) return undefined;

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { InvalidGroupError, UnknownGroupError } from '@flotilla/node';
-import { cliCommand } from '../src/local-cluster.ts';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+import { InvalidGroupError, UnknownGroupError, UnknownKindError } from '@flotilla/node';
+import { cliCommand } from '../src/operations/local-cluster.ts';
+import { eventually, kvOf, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
 
 const run = promisify(execFile);
 const cluster = new ProcessCluster({ userShards: 4, logLevel: 'info' });
@@ -20,22 +20,23 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
   await t.test(
     'creating a group is a catalog command: every node spawns a replica; deleting stops them',
     async () => {
-      await assert.rejects(client.createGroup('bad id!'), InvalidGroupError);
-      const created = await client.createGroup('topic:0');
-      assert.deepEqual(created, { id: 'topic:0', created: true });
+      await assert.rejects(client.createGroup('bad id!', 'kv'), InvalidGroupError);
+      await assert.rejects(client.createGroup('topic:x', 'no-such-kind'), UnknownKindError);
+      const created = await client.createGroup('topic:0', 'kv');
+      assert.deepEqual(created, { id: 'topic:0', kind: 'kv', created: true });
       await eventually('every node hosts topic:0 with a leader', 10_000, async () => {
         const statuses = await Promise.all([1, 2, 3].map((id) => statusOf(client, cluster.api(id))));
         const views = statuses.map((s) => s.groups.find((g) => g.id === 'topic:0'));
         return views.every((v) => v && v.leaderId > 0 && v.voters.length === 3) ? true : undefined;
       });
-      assert.equal((await client.put('offset', '42', 'topic:0')).ok, true);
-      assert.equal((await client.get('offset', 'linearizable', 'topic:0')).value, '42');
+      assert.equal((await kvOf(client).put('offset', '42', 'topic:0')).ok, true);
+      assert.equal((await kvOf(client).get('offset', 'linearizable', 'topic:0')).value, '42');
       assert.deepEqual(await client.deleteGroup('topic:0'), { id: 'topic:0', deleted: true });
       await eventually('every node stopped its topic:0 replica', 10_000, async () => {
         const statuses = await Promise.all([1, 2, 3].map((id) => statusOf(client, cluster.api(id))));
         return statuses.every((s) => !s.groups.some((g) => g.id === 'topic:0')) ? true : undefined;
       });
-      await assert.rejects(client.put('offset', '43', 'topic:0'), UnknownGroupError);
+      await assert.rejects(kvOf(client).put('offset', '43', 'topic:0'), UnknownGroupError);
     },
   );
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+import { eventually, kvOf, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
 
 const cluster = new ProcessCluster({ userShards: 4 });
 after(() => cluster.stop());
@@ -18,25 +18,20 @@ test('a minority partition cannot commit, the majority can, and after healing th
     const s = await statusOf(client, cluster.api(3));
     return s.groups.find((g) => g.id === group)?.role === 'leader' ? true : undefined;
   });
-  await client.put('before', 'partition', group);
+  await kvOf(client).put('before', 'partition', group);
   await client.injectFaults(cluster.api(3), [1, 2]);
   await client.injectFaults(cluster.api(1), [3]);
   await client.injectFaults(cluster.api(2), [3]);
 
   // The minority leader cannot commit: the write fails (timeout or lost leadership), it never succeeds.
-  const minority = client.commandAt(
-    cluster.api(3),
-    group,
-    { op: 'put', key: 'minority', value: 'lost' },
-    2_000,
-  );
+  const minority = kvOf(client).putAt(cluster.api(3), group, 'minority', 'lost', 2_000);
   await assert.rejects(minority, (error: Error & { code?: string }) =>
     /FLOTILLA_(TIMEOUT|NOT_LEADER|PROPOSAL_DROPPED)/.test(String(error.code)),
   );
 
   // The majority elects a new leader and commits.
   const majority = await cluster.client([1, 2]);
-  const written = await majority.put('majority', 'committed', group);
+  const written = await kvOf(majority).put('majority', 'committed', group);
   assert.equal(written.ok, true);
   const s1 = await statusOf(majority, cluster.api(1));
   const leader = s1.groups.find((g) => g.id === group)!.leaderId;
@@ -53,14 +48,14 @@ test('a minority partition cannot commit, the majority can, and after healing th
     const t = theirs.groups.find((g) => g.id === group)!;
     return m.role !== 'leader' && m.appliedIndex >= t.commitIndex ? true : undefined;
   });
-  const onMinority = (await client.readFrom(cluster.api(3), group, { op: 'get', key: 'majority' })) as {
+  const onMinority = (await kvOf(client).readFrom(cluster.api(3), group, 'majority')) as {
     value: string;
   };
   assert.equal(onMinority.value, 'committed');
-  const lost = (await client.readFrom(cluster.api(3), group, { op: 'get', key: 'minority' })) as {
+  const lost = (await kvOf(client).readFrom(cluster.api(3), group, 'minority')) as {
     value: string | null;
   };
   assert.equal(lost.value, null, 'the write made in the minority never took effect');
-  assert.equal((await majority.get('minority', 'linearizable', group)).value, null);
-  assert.equal((await majority.get('before', 'linearizable', group)).value, 'partition');
+  assert.equal((await kvOf(majority).get('minority', 'linearizable', group)).value, null);
+  assert.equal((await kvOf(majority).get('before', 'linearizable', group)).value, 'partition');
 });

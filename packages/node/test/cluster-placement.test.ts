@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { eventually, leadersPerNode, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+import {
+  eventually,
+  kvOf,
+  leadersPerNode,
+  ProcessCluster,
+  statusOf,
+  waitForFormation,
+} from './process-cluster.ts';
 
 const cluster = new ProcessCluster({
   userShards: 4,
@@ -35,11 +42,11 @@ test('leader preferences: every group moves to the preferred node, away while it
   });
   assert.equal(without[1], undefined);
   const survivors = await cluster.client([2, 3]);
-  assert.equal((await survivors.put('during', 'outage')).ok, true);
+  assert.equal((await kvOf(survivors).put('during', 'outage')).ok, true);
 
   cluster.spawn(1);
   await eventually('node 1 leads every group again', 30_000, async () =>
     (await leaderCounts(2))[1] === groups ? true : undefined,
   );
-  assert.equal((await client.get('during')).value, 'outage');
+  assert.equal((await kvOf(client).get('during')).value, 'outage');
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { ProcessCluster, waitForFormation } from './process-cluster.ts';
+import { kvOf, ProcessCluster, waitForFormation } from './process-cluster.ts';
 
 const cluster = new ProcessCluster({ userShards: 8 });
 after(() => cluster.stop());
@@ -16,7 +16,7 @@ test('restart the whole cluster from disk: every acknowledged write is still the
     Array.from({ length: 16 }, async (_, w) => {
       for (let i = 0; i < 40; i++) {
         const key = `r${w}-${i}`;
-        if ((await client.put(key, `v${i}`)).ok) acked.set(key, `v${i}`);
+        if ((await kvOf(client).put(key, `v${i}`)).ok) acked.set(key, `v${i}`);
       }
     }),
   );
@@ -27,5 +27,5 @@ test('restart the whole cluster from disk: every acknowledged write is still the
   client = await cluster.client();
   await waitForFormation(cluster, client, [1, 2, 3]);
   assert.equal(acked.size, 640);
-  for (const [key, value] of acked) assert.equal((await client.get(key)).value, value, `lost ${key}`);
+  for (const [key, value] of acked) assert.equal((await kvOf(client).get(key)).value, value, `lost ${key}`);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
+import { eventually, kvOf, ProcessCluster, statusOf, waitForFormation } from './process-cluster.ts';
 
 const cluster = new ProcessCluster({
   userShards: 2,
@@ -19,7 +19,9 @@ test('a node down long enough to need a snapshot catches up through snapshot tra
   const survivors = await cluster.client([1, 2]);
   const writes = 600;
   for (let i = 0; i < writes; i += 50) {
-    await Promise.all(Array.from({ length: 50 }, (_, j) => survivors.put(`k${i + j}`, `v${i + j}`, group)));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, j) => kvOf(survivors).put(`k${i + j}`, `v${i + j}`, group)),
+    );
   }
   // The leader compacted its log past everything node 3 has.
   const compacted = await eventually('leader compaction', 10_000, async () => {
@@ -35,15 +37,13 @@ test('a node down long enough to need a snapshot catches up through snapshot tra
   });
   assert.ok(caughtUp.counters.snapshotsReceived! >= 1, 'node 3 received a snapshot');
   for (const i of [0, 123, 599]) {
-    const read = (await client.readFrom(cluster.api(3), group, { op: 'get', key: `k${i}` })) as {
-      value: string;
-    };
+    const read = await kvOf(client).readFrom(cluster.api(3), group, `k${i}`);
     assert.equal(read.value, `v${i}`);
   }
   // And it keeps replicating normally after the snapshot.
-  await survivors.put('after', 'snapshot', group);
+  await kvOf(survivors).put('after', 'snapshot', group);
   await eventually('node 3 replicates after the snapshot', 10_000, async () => {
-    const read = (await client.readFrom(cluster.api(3), group, { op: 'get', key: 'after' })) as {
+    const read = (await kvOf(client).readFrom(cluster.api(3), group, 'after')) as {
       value: string | null;
     };
     return read.value === 'snapshot' ? true : undefined;

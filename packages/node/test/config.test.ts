@@ -21,7 +21,7 @@ function rejects(doc: Record<string, unknown>, key: string): void {
 test('a valid cluster config resolves defaults: 32 user shards, 5 ms ticks, loopback admin', () => {
   const config = configFromToml(base());
   assert.equal(config.node.rpc, '127.0.0.1:7001');
-  assert.equal(config.sharding.userShards, 32);
+  assert.deepEqual(config.layout.shards[0], { prefix: 'user', count: 32, kind: 'kv' });
   assert.equal(config.raft.tickMs, 5);
   assert.match(config.node.admin, /^127\.0\.0\.1:/);
   assert.equal(config.cluster?.members.length, 3);

@@ -1,19 +1,35 @@
 /**
- * Test helpers: in-process clusters of `ClusterNode`s over an in-memory network and real LMDB storage in
+ * Test helpers: in-process clusters of `FlotillaNode`s over an in-memory network and real storage in
  * temporary directories, so node logic is tested without sockets; process-level tests use real ws links.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryNetwork } from '@flotilla/core';
-import { ClusterNode, configFromToml, type NodeConfig, silentLogger } from '@flotilla/node';
+import { MemoryNetwork, type Transport } from '@flotilla/core';
+import { configFromToml, FlotillaNode, type NodeConfig, silentLogger } from '@flotilla/node';
+import { loadRegistry } from '../src/machines/registry.ts';
 
 export interface InProcessCluster {
-  readonly nodes: Map<number, ClusterNode>;
+  readonly nodes: Map<number, FlotillaNode>;
   readonly network: MemoryNetwork;
   readonly dir: string;
-  start(id: number): Promise<ClusterNode>;
+  start(id: number): Promise<FlotillaNode>;
   stopAll(): Promise<void>;
+}
+
+/** A node of the given config over `transport`, started (the application loaded as the config says). */
+export async function startInProcess(config: NodeConfig, transport: Transport): Promise<FlotillaNode> {
+  const node = new FlotillaNode({
+    config,
+    transport,
+    peers: { setPeer: () => {} },
+    logger: silentLogger(),
+    registry: await loadRegistry(config.app),
+    app: config.app,
+    layout: config.layout,
+  });
+  await node.start();
+  return node;
 }
 
 export function memberConfig(
@@ -39,20 +55,13 @@ export function memberConfig(
 export function inProcessCluster(ids: readonly number[]): InProcessCluster {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-node-'));
   const network = new MemoryNetwork({ schedule: (flush) => setImmediate(flush) });
-  const nodes = new Map<number, ClusterNode>();
+  const nodes = new Map<number, FlotillaNode>();
   return {
     nodes,
     network,
     dir,
     async start(id: number) {
-      const config = memberConfig(id, ids, dir);
-      const node = new ClusterNode({
-        config,
-        transport: network.transport(id),
-        peers: { setPeer: () => {} },
-        logger: silentLogger(),
-      });
-      await node.start();
+      const node = await startInProcess(memberConfig(id, ids, dir), network.transport(id));
       nodes.set(id, node);
       return node;
     },

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { NodeId } from '@flotilla/core';
-import type { ReplicaStatus } from '../src/group-actor.ts';
 import {
   type BalancedGroup,
   fairShare,
@@ -11,8 +10,9 @@ import {
   preferenceRank,
   preferredReceiver,
   readyVoters,
-} from '../src/leader-balancer.ts';
-import { silentLogger } from '../src/logger.ts';
+} from '../src/cluster/leader-balancer.ts';
+import { silentLogger } from '../src/operations/logger.ts';
+import type { ReplicaStatus } from '../src/replicas/replica-actor.ts';
 
 function status(
   leader: NodeId,

@@ -6,8 +6,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FlotillaClient } from '@flotilla/node';
-import { cliCommand } from '../src/local-cluster.ts';
+import {
+  FlotillaClient,
+  groupOfTarget,
+  Kv,
+  type KvReadResult,
+  type KvWriteResult,
+  type ReadConsistency,
+} from '@flotilla/client';
+import { cliCommand } from '../src/operations/local-cluster.ts';
 import { freePort } from './ports.ts';
 
 export interface NodePorts {
@@ -237,4 +244,38 @@ export async function waitForFormation(
     }
     return statuses;
   });
+}
+
+/** The KV calls the process tests make, over the public client API (`Kv`, `client.at`). */
+export interface KvCalls {
+  /** Resolves once the put is applied (its result, marked `ok`), rejects with the typed error otherwise. */
+  put(key: string, value: string, group?: string): Promise<KvWriteResult & { ok: true }>;
+  delete(key: string, group?: string): Promise<KvWriteResult & { ok: true }>;
+  get(key: string, consistency?: ReadConsistency, group?: string): Promise<KvReadResult>;
+  /** The value of `key` in the replica of node `address`, as it is there (a stale read). */
+  readFrom(address: string, group: string, key: string): Promise<KvReadResult>;
+  /** A put sent to one node only (no leader following, no retry). */
+  putAt(
+    address: string,
+    group: string,
+    key: string,
+    value: string,
+    timeoutMs?: number,
+  ): Promise<KvWriteResult>;
+  /** The `user:k` shard of a key. */
+  groupOf(key: string): string;
+}
+
+export function kvOf(client: FlotillaClient): KvCalls {
+  const kv = new Kv(client);
+  const at = (group: string | undefined) => (group === undefined ? {} : { group });
+  return {
+    put: async (key, value, group) => ({ ok: true, ...(await kv.put(key, value, at(group))) }),
+    delete: async (key, group) => ({ ok: true, ...(await kv.delete(key, at(group))) }),
+    get: (key, consistency = 'linearizable', group) => kv.get(key, consistency, at(group)),
+    readFrom: (address, group, key) => new Kv(client.at(address)).get(key, 'stale', { group }),
+    putAt: (address, group, key, value, timeoutMs) =>
+      new Kv(client.at(address, timeoutMs === undefined ? {} : { timeoutMs })).put(key, value, { group }),
+    groupOf: (key) => groupOfTarget({ key, shards: 'user' }, 'kv', client.topology?.shards ?? []),
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * `RaftGroup`, the replica driver, with three of them over memory storage and a hand-driven network and clock.
+ * `Replica`, the replica driver, with three of them over memory storage and a hand-driven network and clock.
  * Its clock: Raft ticks follow real time, not timer firings (the pause that broke linearizability in the fault
  * test: a leader holding a read lease is stopped, the others elect and commit, the old leader resumes and is
  * asked for a lease read before its ticker fires again). Its proposals: a leadership change does not fail
@@ -7,19 +7,56 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { defineMachine, encodeCall, memory, type Session, z } from '@flotilla/app';
 import {
   bootstrapStorage,
-  encodeKvCommand,
   encodeMessage,
   type LogStorage,
-  MemoryKvStateMachine,
   MemoryLogStorage,
   MemoryStableStorage,
   type Message,
   type StableStorage,
 } from '@flotilla/core';
-import { RaftClock } from '../src/raft-clock.ts';
-import { RaftGroup, snapshotGap } from '../src/raft-group.ts';
+import { MachineInstance } from '../src/machines/machine-instance.ts';
+import { MemoryBackend } from '../src/machines/memory-backend.ts';
+import { SESSION_DEFAULTS } from '../src/machines/sessions.ts';
+import { RaftClock } from '../src/replicas/raft-clock.ts';
+import { Replica, snapshotGap } from '../src/replicas/replica.ts';
+
+/** A key-value machine in memory: `put` answers what it replaced, `get` the value and the index that wrote it. */
+const MemoryKv = defineMachine({
+  name: 'memory-kv',
+  commands: {
+    put: {
+      input: z.object({ key: z.string(), value: z.string() }),
+      output: z.object({ previous: z.string().nullable(), index: z.number() }),
+    },
+  },
+  queries: {
+    get: {
+      input: z.object({ key: z.string() }),
+      output: z.object({ value: z.string().nullable(), index: z.number() }),
+    },
+  },
+  state: memory(() => new Map<string, [string, number]>()),
+  apply: {
+    put(state, { key, value }, ctx) {
+      const previous = state.get(key)?.[0] ?? null;
+      state.set(key, [value, ctx.index]);
+      return { previous, index: ctx.index };
+    },
+  },
+  query: {
+    get: (state, { key }) => ({ value: state.get(key)?.[0] ?? null, index: state.get(key)?.[1] ?? 0 }),
+  },
+});
+
+function put(key: string, value: string, session?: Session) {
+  return {
+    call: encodeCall(MemoryKv, 'command', 'put', { key, value }).payload,
+    ...(session ? { session } : {}),
+  };
+}
 
 const TICK_MS = 5;
 const ELECTION_TICKS = 10;
@@ -36,24 +73,29 @@ function combined(log: MemoryLogStorage, stable: MemoryStableStorage): LogStorag
 
 class Harness {
   now = 0;
-  readonly groups = new Map<number, RaftGroup>();
+  readonly groups = new Map<number, Replica>();
   /** Nodes that are stopped: they neither receive, send nor tick. */
   readonly paused = new Set<number>();
   /** Messages this says to drop are lost (a one-way network fault). */
   drop: ((from: number, to: number) => boolean) | undefined;
   private readonly inFlight: { from: number; to: number; payload: Uint8Array }[] = [];
-  private readonly scheduled = new Set<RaftGroup>();
+  private readonly scheduled = new Set<Replica>();
 
   async start(ids: readonly number[]): Promise<void> {
     for (const id of ids) {
       const log = new MemoryLogStorage();
       const stable = new MemoryStableStorage();
       await bootstrapStorage(log, stable, ids);
-      const group: RaftGroup = new RaftGroup({
+      const group: Replica = new Replica({
         nodeId: id,
         group: 'user:0',
         storage: combined(log, stable),
-        stateMachine: new MemoryKvStateMachine(),
+        machine: new MachineInstance({
+          group: 'user:0',
+          machine: MemoryKv,
+          backend: new MemoryBackend(MemoryKv.state, SESSION_DEFAULTS),
+          checkpointEntries: 1_000,
+        }),
         raft: {
           electionTicks: ELECTION_TICKS,
           heartbeatTicks: 1,
@@ -71,7 +113,7 @@ class Harness {
           send: (to: number, message: Message) =>
             this.inFlight.push({ from: id, to, payload: encodeMessage(message).slice() }),
           sendSnapshot: () => Promise.reject(new Error('no snapshots in this test')),
-          schedule: (g: RaftGroup) => this.scheduled.add(g),
+          schedule: (g: Replica) => this.scheduled.add(g),
         },
       });
       this.groups.set(id, group);
@@ -104,7 +146,7 @@ class Harness {
   }
 
   /** Three replicas with node 1 elected leader. */
-  static async withLeader(): Promise<{ h: Harness; leader: RaftGroup }> {
+  static async withLeader(): Promise<{ h: Harness; leader: Replica }> {
     const h = new Harness();
     await h.start([1, 2, 3]);
     h.groups.get(1)!.campaign();
@@ -115,14 +157,14 @@ class Harness {
     return { h, leader };
   }
 
-  leader(): RaftGroup | undefined {
+  leader(): Replica | undefined {
     return [...this.groups.entries()].find(([id, g]) => g.isLeader && !this.paused.has(id))?.[1];
   }
 
   async put(key: string, value: string): Promise<void> {
     const leader = this.leader();
     assert.ok(leader, 'a running leader');
-    const written = leader.propose(encodeKvCommand({ op: 'put', key, value }));
+    const written = leader.propose(put(key, value));
     await this.settle();
     await written;
   }
@@ -151,7 +193,7 @@ test('a leader resumed from a pause does not serve a lease read from its expired
   const oldId = 1;
   await h.put('x', 'before');
   await h.elapse(4 * TICK_MS); // heartbeat rounds: the lease holds
-  const fresh = old.query({ op: 'get', key: 'x' }, 'lease');
+  const fresh = old.query('get', { key: 'x' }, 'lease');
   await h.settle();
   assert.equal(((await fresh) as { value: string }).value, 'before', 'a lease read while the lease holds');
 
@@ -164,7 +206,7 @@ test('a leader resumed from a pause does not serve a lease read from its expired
 
   // The old leader resumes: the first thing it sees is a lease read, before its ticker fires.
   h.paused.delete(oldId);
-  const resumed = old.query({ op: 'get', key: 'x' }, 'lease').then(
+  const resumed = old.query('get', { key: 'x' }, 'lease').then(
     (value) => ({ value }),
     (error: Error) => ({ error }),
   );
@@ -185,9 +227,7 @@ test('proposals in flight survive a change of leader: they resolve with their re
   // The followers get the entries but their answers are lost, so the leader cannot commit them; then it stops,
   // and another leader (which has them) commits them in its term. etcd's waiters survive this; ours must too.
   h.drop = (_from, to) => to === 1;
-  const writes = ['a', 'b', 'c'].map((v, i) =>
-    old.propose(encodeKvCommand({ op: 'put', key: v, value: v }, { clientId: 'c1', sequence: i + 1 })),
-  );
+  const writes = ['a', 'b', 'c'].map((v, i) => old.propose(put(v, v, { clientId: 'c1', sequence: i + 1 })));
   await h.settle();
   h.paused.add(1);
   await h.elapse(6 * ELECTION_TICKS * TICK_MS);
@@ -202,7 +242,7 @@ test('proposals in flight survive a change of leader: they resolve with their re
     results.every((r) => r.ok),
     JSON.stringify(results),
   );
-  const read = next.query({ op: 'get', key: 'c' }, 'linearizable');
+  const read = next.query('get', { key: 'c' }, 'linearizable');
   await h.settle();
   assert.equal(((await read) as { value: string }).value, 'c');
 });
@@ -211,7 +251,7 @@ test('a proposal whose entry another leader overwrote fails with ProposalDropped
   const { h, leader: old } = await Harness.withLeader();
   // Cut off, the leader appends an entry nobody else gets; the others elect and commit their own.
   h.paused.add(1);
-  const lost = old.propose(encodeKvCommand({ op: 'put', key: 'x', value: 'lost' })).then(
+  const lost = old.propose(put('x', 'lost')).then(
     () => 'applied',
     (error: Error) => error.name,
   );
@@ -222,7 +262,7 @@ test('a proposal whose entry another leader overwrote fails with ProposalDropped
   await h.elapse(6 * ELECTION_TICKS * TICK_MS);
   assert.equal(old.isLeader, false);
   assert.equal(await lost, 'ProposalDroppedError');
-  assert.equal(((await old.query({ op: 'get', key: 'x' }, 'stale')) as { value: string }).value, 'kept');
+  assert.equal(((await old.query('get', { key: 'x' }, 'stale')) as { value: string }).value, 'kept');
 });
 
 test('snapshot gaps are jittered ±25% so that groups under the same load do not snapshot together', () => {

@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { FlotillaClient } from '@flotilla/node';
-import { cliCommand } from '../src/local-cluster.ts';
+import { FlotillaClient, Kv } from '@flotilla/client';
+import { cliCommand } from '../src/operations/local-cluster.ts';
 import { freePort } from './ports.ts';
+import { kvOf } from './process-cluster.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-standalone-'));
 let child: ChildProcess | undefined;
@@ -17,28 +18,17 @@ after(() => {
 
 /** The same application code as against a cluster: put, conditional put, delete, reads. */
 async function application(client: FlotillaClient): Promise<void> {
-  assert.equal((await client.put('alice', '1')).ok, true);
-  const cas = (await client.command(client.groupOf('alice'), {
-    op: 'cas',
-    key: 'alice',
-    expected: '1',
-    value: '2',
-  })) as { ok: boolean };
-  assert.equal(cas.ok, true);
-  const stale = (await client.command(client.groupOf('alice'), {
-    op: 'cas',
-    key: 'alice',
-    expected: '1',
-    value: '3',
-  })) as { ok: boolean };
-  assert.equal(stale.ok, false);
-  await client.put('bob', 'x');
-  await client.delete('bob');
-  assert.equal((await client.get('alice')).value, '2');
-  assert.equal((await client.get('bob')).value, null);
+  assert.equal((await kvOf(client).put('alice', '1')).ok, true);
+  const kv = new Kv(client);
+  assert.equal((await kv.cas('alice', '1', '2')).ok, true);
+  assert.deepEqual(await kv.cas('alice', '1', '3'), { ok: false, current: '2' });
+  await kvOf(client).put('bob', 'x');
+  await kvOf(client).delete('bob');
+  assert.equal((await kvOf(client).get('alice')).value, '2');
+  assert.equal((await kvOf(client).get('bob')).value, null);
 }
 
-test('standalone mode (no [cluster] section) runs the same application code, durably, without Raft', {
+test('standalone mode (no [cluster] section) runs the same application code, durably, as a cluster of one', {
   timeout: 60_000,
 }, async () => {
   const api = await freePort();
@@ -73,7 +63,7 @@ test('standalone mode (no [cluster] section) runs the same application code, dur
   await exited;
   child = start();
   client = await connect();
-  assert.equal((await client.get('alice')).value, '2');
-  assert.equal((await client.get('bob')).value, null);
+  assert.equal((await kvOf(client).get('alice')).value, '2');
+  assert.equal((await kvOf(client).get('bob')).value, null);
   client.close();
 });

@@ -22,6 +22,8 @@ export class InboundServer {
   constructor(
     private readonly ctx: LinkContext,
     isKnownPeer: (id: NodeId) => boolean,
+    /** An authenticated peer connected: it is up (the transport redials it if its own link is backing off). */
+    private readonly peerSeen: (id: NodeId) => void = () => {},
   ) {
     const { options } = ctx;
     this.verifier = new AuthVerifier({
@@ -145,6 +147,7 @@ export class InboundServer {
       });
       set.add(connection);
       this.ctx.log.info({ peer: auth.nodeId, remoteAddress }, 'inbound peer link accepted');
+      this.peerSeen(auth.nodeId);
     });
   }
 

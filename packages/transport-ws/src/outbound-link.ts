@@ -157,6 +157,17 @@ export class OutboundLink {
     if (ws !== undefined) closeWithin(ws, code, reason, this.ctx.options.closeTimeoutMs);
   }
 
+  /**
+   * The peer just dialled us, so it is up: if this link is waiting out a backoff, dial now (a restarted node
+   * is reached at once, not after the longest backoff its downtime built up).
+   */
+  peerSeen(): void {
+    if (this.state !== 'waiting') return;
+    clearTimeout(this.redialTimer);
+    this.attempts = 0;
+    this.dial();
+  }
+
   private dial(): void {
     const { options, log } = this.ctx;
     this.state = 'connecting';

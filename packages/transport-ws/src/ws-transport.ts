@@ -97,7 +97,11 @@ export class WsTransport implements Transport {
       scheduleFlush: (link) => this.scheduleFlush(link),
       guard: (what, fn) => this.guard(what, fn),
     };
-    const server = new InboundServer(ctx, (id) => this.peerUrls.has(id));
+    const server = new InboundServer(
+      ctx,
+      (id) => this.peerUrls.has(id),
+      (id) => this.links.get(id)?.peerSeen(),
+    );
     this.listenPort = await server.listen();
     this.ctx = ctx;
     this.server = server;

@@ -286,7 +286,7 @@ export class FlotillaNode {
     const layout = withApp(this.options.layout, this.app);
     const call = encodeCall(CatalogMachine, 'command', 'init', {
       nodes: this.members(),
-      groups: [...layout.groups],
+      groups: [{ id: CATALOG_GROUP, kind: CatalogMachine.name }, ...layout.groups],
       shards: [...layout.shards],
     });
     return encodeEnvelope({ session: undefined, fence: undefined, timestampMs: 0, call: call.payload });
