@@ -6,9 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { encodeCall } from './define/calls.ts';
-import type { AnyEntity } from './define/entity.ts';
+import { type AnyEntity, ENTITY_ID } from './define/entity.ts';
 import type { AnyMachine, CommandsOf, Fence, QueriesOf } from './define/machine.ts';
-import type { CallerInputOf, Operations, OutputOf } from './define/schema.ts';
+import { type CallerInputOf, type Operations, type OutputOf, parseWith } from './define/schema.ts';
 import type { Target } from './wire/topology.ts';
 
 /**
@@ -76,6 +76,15 @@ export type EntityRef<E extends AnyEntity> = {
     options?: QueryOptions,
   ) => Promise<OutputOf<E['queries'][K]>>;
 };
+
+/** Runs `fn`, turning a synchronous throw (a schema error) into a rejected promise. */
+function attempt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
 
 /** The sequence numbers of one session, shared by every view of it (`fenced`). */
 class SessionCounter {
@@ -166,18 +175,23 @@ export class Calls {
     >;
   }
 
-  /** A reference to entity `id` of type `entity`: its commands and queries as methods, routed to its shard. */
+  /**
+   * A reference to entity `id` of type `entity`: its commands and queries as methods, routed to its shard.
+   * Inputs are checked against the entity's own schemas first, so an error names the entity's field.
+   */
   entity<E extends AnyEntity>(entity: E, id: string): EntityRef<E> {
     const target: Target = { key: id, shards: entity.shardPrefix };
     const ref: Record<string, unknown> = { id, entity: entity.name };
     const machine = entity.machine as AnyMachine;
+    const checked = (ops: Operations, name: string, input: unknown) =>
+      ({ id: parseWith(ENTITY_ID, id, entity.name, 'id'), input: parseWith(ops[name]!.input, input, entity.name, name) }) as never;
     for (const name of Object.keys(entity.commands as Operations)) {
       ref[name] = (input: unknown, options?: CallOptions) =>
-        this.execute(machine, target, name as never, { id, input } as never, options);
+        attempt(() => this.execute(machine, target, name as never, checked(entity.commands, name, input), options));
     }
     for (const name of Object.keys(entity.queries as Operations)) {
       ref[name] = (input: unknown, options?: QueryOptions) =>
-        this.query(machine, target, name as never, { id, input } as never, options);
+        attempt(() => this.query(machine, target, name as never, checked(entity.queries, name, input), options));
     }
     return Object.freeze(ref) as EntityRef<E>;
   }

@@ -4,7 +4,10 @@
  */
 import { type GroupId, type NodeId, ShardRouter } from '@flotilla/core';
 import type { ShardSetSpec } from '../define/app.ts';
-import { UnknownShardsError } from '../errors.ts';
+import { UnknownEntityError, UnknownShardsError } from '../errors.ts';
+
+/** Machine kinds generated for entity types are named `entity:<type>`. */
+const ENTITY_KIND_PREFIX = 'entity:';
 
 export interface Topology {
   /** The node that answered. */
@@ -44,10 +47,19 @@ export function shardSetFor(
 
 const routers = new Map<string, ShardRouter>();
 
-/** The group a target names: itself, or its key's shard (stable hash, the same on every caller). */
+/**
+ * The group a target names: itself, or its key's shard (stable hash, the same on every caller). An entity
+ * type without a shard set is unknown to the cluster: `UnknownEntityError` naming it.
+ */
 export function groupOfTarget(target: Target, kind: string, shards: readonly ShardSetSpec[]): GroupId {
   if (typeof target === 'string') return target;
-  const set = shardSetFor(shards, kind, target.shards);
+  let set: ShardSetSpec;
+  try {
+    set = shardSetFor(shards, kind, target.shards);
+  } catch (error) {
+    if (kind.startsWith(ENTITY_KIND_PREFIX)) throw new UnknownEntityError(kind.slice(ENTITY_KIND_PREFIX.length));
+    throw error;
+  }
   const key = `${set.prefix}/${set.count}`;
   let router = routers.get(key);
   if (router === undefined) {

@@ -21,6 +21,7 @@ import {
   retrying,
   type Session,
   type ShardSetSpec,
+  UnknownEntityError,
   UnknownGroupError,
   UnknownKindError,
   WrongKindError,
@@ -64,8 +65,9 @@ export class Executor implements CallPort {
 
   private machine(kind: string, group: GroupId) {
     const machine = this.o.registry.machine(kind);
-    if (machine === undefined) throw new UnknownKindError(kind, group);
-    return machine;
+    if (machine !== undefined) return machine;
+    if (kind.startsWith('entity:')) throw new UnknownEntityError(kind.slice('entity:'.length));
+    throw new UnknownKindError(kind, group);
   }
 
   async command(request: CommandRequest, options: CallOptions = {}): Promise<unknown> {

@@ -280,6 +280,10 @@ export class Replica {
    * index the read may be served at. `lease` answers from the leader's lease when it holds.
    */
   readBarrier(lease = false): Promise<number> {
+    // A follower that knows no leader cannot confirm anything: say so at once (the caller retries), rather
+    // than wait out the request timeout for an answer no one will send.
+    if (this.raft.role !== 'leader' && this.raft.leaderId === 0)
+      return Promise.reject(new NotLeaderError(this.id, 0));
     const id = this.nextReadId++;
     const context = new Uint8Array(8);
     new DataView(context.buffer).setFloat64(0, id);
@@ -366,6 +370,7 @@ export class Replica {
     if (rd.softState && rd.softState.role !== 'leader') this.proposals.orphan();
     if (rd.softState && rd.softState.leaderId !== this.lastLeader) {
       this.lastLeader = rd.softState.leaderId;
+      this.failUnconfirmedReads();
       this.options.io.leaderChanged?.(this, rd.softState.leaderId, this.raft.term);
     }
     if (rd.snapshot) {
@@ -449,6 +454,19 @@ export class Replica {
       this.proposals.applied(e.index, e.term, result);
     }
     if (membership) this.options.io.membershipChanged?.(this);
+  }
+
+  /**
+   * The leader changed: reads still waiting for a read index from the old one will never get it (it is gone
+   * or deposed); fail them now so that their callers retry with the new leader instead of timing out. Reads
+   * that already have their index stay: a leader confirmed them.
+   */
+  private failUnconfirmedReads(): void {
+    for (const [id, read] of this.reads) {
+      if (read.index !== undefined) continue;
+      this.reads.delete(id);
+      read.reject(new NotLeaderError(this.id, this.raft.leaderId));
+    }
   }
 
   private readId(context: Uint8Array): number {
