@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test file (node --test on Node 20 needs an explicit file list), then the core simulator.
-# Tests that start whole clusters of processes (packages/node/test/cluster-*.test.ts, standalone.test.ts) run
+# Tests that start whole clusters of processes (packages/node/test/cluster-*.test.ts, standalone.test.ts, the bank demo) run
 # one file at a time after the others, so that their timing (failover within 1 s) is not measured while
 # another suite hogs both cores.
 # Usage: pnpm test [file ...]   — with files, runs only those.
@@ -17,7 +17,7 @@ serial=()
 parallel=()
 for f in "${all[@]}"; do
   case "$f" in
-    packages/node/test/cluster-*.test.ts | packages/node/test/standalone.test.ts | test/linearizability-faults.test.ts) serial+=("$f") ;;
+    packages/node/test/cluster-*.test.ts | packages/node/test/standalone.test.ts | test/linearizability-faults.test.ts | examples/bank/test/*.test.ts) serial+=("$f") ;;
     *) parallel+=("$f") ;;
   esac
 done

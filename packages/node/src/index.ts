@@ -32,5 +32,6 @@ export {
   type NodeConfig,
   type RaftSettings,
 } from './operations/config.ts';
+export { LocalCluster, type LocalClusterOptions } from './operations/local-cluster.ts';
 export { createLogger, type Logger, silentLogger } from './operations/logger.ts';
 export { type RunningNode, startNode } from './operations/start.ts';

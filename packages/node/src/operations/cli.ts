@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { FlotillaClient } from '@flotilla/client';
 import { loadConfig } from './config.ts';
-import { runLocalCluster } from './local-cluster.ts';
+import { runLocalCluster } from './demo.ts';
 import { createLogger } from './logger.ts';
 import { startNode } from './start.ts';
 

@@ -1,23 +1,35 @@
 /**
- * `flotilla local-cluster` (the README's main job): starts N nodes as separate OS processes on loopback, each
- * with its own LMDB data directory, waits for formation, shows groups, leaders and terms, runs a short write
- * load with a progress bar, and keeps running until interrupted (or for `--duration` seconds).
+ * A cluster of node processes on this machine, on loopback: each node a `flotilla start` OS process with its
+ * own data directory and config, killed and restarted by process id. The README's main job, the examples'
+ * demos and the benchmarks start their clusters with it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FlotillaClient, Kv, sleep } from '@flotilla/client';
+import { FlotillaClient, sleep } from '@flotilla/client';
 
 export interface LocalClusterOptions {
+  /** Nodes 1..N. */
   readonly nodes: number;
-  /** Stop by itself after this many seconds (default: run until interrupted). */
-  readonly durationS: number | undefined;
-  readonly dir?: string;
+  /** Where each node keeps `node<id>/` and `node<id>.toml`. */
+  readonly dir: string;
+  /** Node `id` listens on basePort + id (peers), + 100 + id (API), + 200 + id (admin). */
   readonly basePort: number;
-  /** Writes of the demo load. */
-  readonly writes?: number;
+  /** The application module every node loads (`[app] module`). */
+  readonly app?: string;
+  /** Every group's leader on node 1 (one host batches best with one leader); default true. */
+  readonly preferredLeader?: boolean;
+  /** TOML appended to every node's config. */
+  readonly extraToml?: string;
+  readonly logLevel?: string;
+  /** The nodes' stdout and stderr: shown (`inherit`, default) or dropped. */
+  readonly output?: 'inherit' | 'ignore';
 }
+
+/** Bound on waiting for a node's API to answer after a start. */
+const CONNECT_TIMEOUT_MS = 30_000;
+const CONNECT_POLL_MS = 100;
 
 /** How to run this package's CLI in a child: from source under tsx in development, compiled JS otherwise. */
 export function cliCommand(): { command: string; args: string[] } {
@@ -25,12 +37,11 @@ export function cliCommand(): { command: string; args: string[] } {
   // V8 flags for node processes (FLOTILLA_NODE_FLAGS overrides). A larger young generation: a node allocates
   // many short-lived messages, and measured here it gained ~20% throughput under load.
   const v8 = (process.env.FLOTILLA_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
-  // FLOTILLA_CLI_DIST=1 runs the compiled CLI even from source (benchmarks measure production code).
+  // FLOTILLA_CLI_DIST=1 runs the compiled CLI even from source (benchmarks measure production code); tsx stays
+  // loaded so that an application module written in TypeScript can still be imported.
   if (process.env.FLOTILLA_CLI_DIST === '1') {
-    return {
-      command: process.execPath,
-      args: [...v8, '--enable-source-maps', join(here, '..', '..', '..', 'dist', 'operations', 'cli.js')],
-    };
+    const cli = join(here, '..', '..', '..', 'dist', 'operations', 'cli.js');
+    return { command: process.execPath, args: [...v8, '--enable-source-maps', '--import', 'tsx', cli] };
   }
   if (here.endsWith('.ts')) {
     return {
@@ -41,162 +52,119 @@ export function cliCommand(): { command: string; args: string[] } {
   return { command: process.execPath, args: [...v8, '--enable-source-maps', join(here, '..', 'cli.js')] };
 }
 
-function tomlFor(id: number, ids: number[], dir: string, basePort: number): string {
-  const addr = (kind: number, n: number) => `127.0.0.1:${basePort + kind * 100 + n}`;
-  const members = ids.map((n) => `  { id = ${n}, rpc = "${addr(0, n)}", api = "${addr(1, n)}" },`).join('\n');
-  return `[node]
+export class LocalCluster {
+  readonly ids: readonly number[];
+  readonly dir: string;
+  private readonly children = new Map<number, ChildProcess>();
+
+  private constructor(private readonly options: LocalClusterOptions) {
+    this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    this.dir = resolve(options.dir);
+  }
+
+  /** Writes every node's config and starts its process; resolves once they are spawned (not yet formed). */
+  static start(options: LocalClusterOptions): LocalCluster {
+    const cluster = new LocalCluster(options);
+    mkdirSync(cluster.dir, { recursive: true });
+    for (const id of cluster.ids) writeFileSync(cluster.configPath(id), cluster.toml(id));
+    for (const id of cluster.ids) cluster.restart(id);
+    process.once('exit', () => {
+      for (const child of cluster.children.values()) if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    return cluster;
+  }
+
+  api(id: number): string {
+    return `127.0.0.1:${this.options.basePort + 100 + id}`;
+  }
+
+  admin(id: number): string {
+    return `127.0.0.1:${this.options.basePort + 200 + id}`;
+  }
+
+  get apis(): string[] {
+    return this.ids.map((id) => this.api(id));
+  }
+
+  pid(id: number): number | undefined {
+    return this.children.get(id)?.pid;
+  }
+
+  configPath(id: number): string {
+    return join(this.dir, `node${id}.toml`);
+  }
+
+  private toml(id: number): string {
+    const addr = (kind: number, n: number) => `127.0.0.1:${this.options.basePort + kind * 100 + n}`;
+    const members = this.ids
+      .map((n) => `  { id = ${n}, rpc = "${addr(0, n)}", api = "${addr(1, n)}" },`)
+      .join('\n');
+    const preferred = this.options.preferredLeader ?? true;
+    return `[node]
 id = ${id}
-data_dir = "${join(dir, `node${id}`)}"
+data_dir = "${join(this.dir, `node${id}`)}"
 admin = "${addr(2, id)}"
-log_level = "warn"
+log_level = "${this.options.logLevel ?? 'warn'}"
 
 [cluster]
 members = [
 ${members}
 ]
-# Every node on one host: one leader for all groups batches best (see leader-balancer.ts).
-preferred_leaders = [${ids[0]}]
-
+${preferred ? `# Every node on one host: one leader for all groups batches best (see leader-balancer.ts).\npreferred_leaders = [${this.ids[0]}]\n` : ''}
 [security]
 secret = "local-cluster-demo-secret"
+${this.options.app ? `\n[app]\nmodule = "${resolve(this.options.app)}"\n` : ''}
+${this.options.extraToml ?? ''}
 `;
-}
+  }
 
-function bar(done: number, total: number, width = 30): string {
-  const filled = Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
-}
-
-export async function runLocalCluster(options: LocalClusterOptions): Promise<void> {
-  const dir = resolve(options.dir ?? '.data/local-cluster');
-  const ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
-  mkdirSync(dir, { recursive: true });
-  const { command, args } = cliCommand();
-  const children: ChildProcess[] = [];
-  const stopAll = () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  };
-  process.once('exit', stopAll);
-  for (const id of ids) {
-    const path = join(dir, `node${id}.toml`);
-    writeFileSync(path, tomlFor(id, ids, dir, options.basePort));
-    const child = spawn(command, [...args, 'start', '--config', path], {
-      stdio: ['ignore', 'inherit', 'inherit'],
+  /** Starts (or restarts, from its data directory) node `id`. */
+  restart(id: number): void {
+    const { command, args } = cliCommand();
+    const output = this.options.output ?? 'inherit';
+    const child = spawn(command, [...args, 'start', '--config', this.configPath(id)], {
+      stdio: ['ignore', output, output],
     });
-    children.push(child);
-    console.log(`started node ${id} (pid ${child.pid}), config ${path}`);
+    this.children.set(id, child);
   }
-  const apis = ids.map((n) => `127.0.0.1:${options.basePort + 100 + n}`);
-  const client = await connectWithRetry(apis);
-  const started = performance.now();
-  const topology = await waitForLeaders(client, 30_000);
-  console.log(
-    `\ncluster formed in ${Math.round(performance.now() - started)} ms: ${Object.keys(topology.leaders).length} groups\n`,
-  );
-  const placing = performance.now();
-  const placed = await waitForPlacement(client, ids[0]!, 15_000);
-  console.log(
-    placed
-      ? `every leader moved to node ${ids[0]} (preferred_leaders) in ${Math.round(performance.now() - placing)} ms\n`
-      : `leaders are still moving to node ${ids[0]} (preferred_leaders)\n`,
-  );
-  await printGroups(apis);
-  await runLoad(client, options.writes ?? 2_000);
-  for (const n of ids)
-    console.log(`admin dashboard of node ${n}: http://127.0.0.1:${options.basePort + 200 + n}/`);
-  const until =
-    options.durationS === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.durationS * 1000;
-  if (options.durationS === undefined) console.log('\nrunning; press Ctrl-C to stop');
-  let interrupted = false;
-  process.once('SIGINT', () => {
-    interrupted = true;
-  });
-  while (!interrupted && performance.now() < until) await sleep(200);
-  client.close();
-  stopAll();
-  await Promise.all(
-    children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
-  );
-  console.log('cluster stopped');
-}
 
-async function connectWithRetry(addresses: string[]): Promise<FlotillaClient> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      return await FlotillaClient.connect({ addresses, timeoutMs: 5_000 });
-    } catch {
-      await sleep(100);
-    }
+  /** Kills node `id` by process id (SIGKILL by default) and waits for it to exit. */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.children.get(id);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    process.kill(child.pid!, signal);
+    await exited;
   }
-  throw new Error(`no node answered on ${addresses.join(', ')}`);
-}
 
-async function waitForLeaders(client: FlotillaClient, timeoutMs: number) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const topology = await client.refreshTopology();
-    const groups = Object.values(topology.leaders);
-    if (groups.length > 0 && groups.every((leader) => leader > 0)) return topology;
-    if (performance.now() > deadline) throw new Error('the cluster did not elect every leader in time');
-    await sleep(100);
-  }
-}
-
-/** Waits (bounded) until `node` leads every group, as the demo's `preferred_leaders` asks. */
-async function waitForPlacement(client: FlotillaClient, node: number, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    const leaders = Object.values((await client.refreshTopology()).leaders);
-    if (leaders.length > 0 && leaders.every((leader) => leader === node)) return true;
-    await sleep(200);
-  }
-  return false;
-}
-
-async function printGroups(apis: string[]): Promise<void> {
-  const statuses = await Promise.all(
-    apis.map(async (api) => {
-      const c = await FlotillaClient.connect({ addresses: [api] });
+  /** A client of the whole cluster, once some node answers (bounded). */
+  async connect(timeoutMs = 5_000): Promise<FlotillaClient> {
+    const deadline = performance.now() + CONNECT_TIMEOUT_MS;
+    for (;;) {
       try {
-        return (await c.status(api)) as {
-          nodeId: number;
-          groups: { id: string; role: string; term: number; leaderId: number }[];
-        };
-      } finally {
-        c.close();
+        return await FlotillaClient.connect({ addresses: this.apis, timeoutMs });
+      } catch (error) {
+        if (performance.now() > deadline) throw error;
+        await sleep(CONNECT_POLL_MS);
       }
-    }),
-  );
-  const rows = statuses[0]!.groups.map((g) => g.id).sort(naturally);
-  console.log(`${'group'.padEnd(14)}${'leader'.padEnd(8)}term`);
-  for (const id of rows) {
-    const leaderView = statuses.flatMap((s) => s.groups.filter((g) => g.id === id && g.role === 'leader'));
-    const g = leaderView[0] ?? statuses[0]!.groups.find((x) => x.id === id)!;
-    console.log(`${id.padEnd(14)}${String(g.leaderId).padEnd(8)}${g.term}`);
-  }
-}
-
-function naturally(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
-
-async function runLoad(client: FlotillaClient, total: number): Promise<void> {
-  const kv = new Kv(client);
-  console.log(`\nwriting ${total} keys through the client (64 in flight):`);
-  let done = 0;
-  let next = 0;
-  const started = performance.now();
-  const worker = async () => {
-    while (next < total) {
-      const i = next++;
-      await kv.put(`user-${i}`, `value-${i}`);
-      done++;
-      if (done % 50 === 0 || done === total) process.stdout.write(`\r  ${bar(done, total)}`);
     }
-  };
-  await Promise.all(Array.from({ length: 64 }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  console.log(
-    `\n  ${total} replicated, fsynced writes in ${seconds.toFixed(2)} s (${Math.round(total / seconds)} writes/s)\n`,
-  );
+  }
+
+  /** Resolves once every group known to the client has a leader (bounded). */
+  async formed(client: FlotillaClient, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const topology = await client.refreshTopology().catch(() => undefined);
+      const leaders = Object.values(topology?.leaders ?? {});
+      const groups = Object.keys(topology?.groups ?? {});
+      if (groups.length > 0 && leaders.length >= groups.length && leaders.every((l) => l > 0)) return;
+      if (performance.now() > deadline) throw new Error('the cluster did not elect every leader in time');
+      await sleep(CONNECT_POLL_MS);
+    }
+  }
+
+  /** Stops every node (SIGTERM: they hand over leadership and exit) and waits for them. */
+  async stop(): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.kill(id, 'SIGTERM')));
+  }
 }
