@@ -184,14 +184,21 @@ export class Calls {
     const ref: Record<string, unknown> = { id, entity: entity.name };
     const machine = entity.machine as AnyMachine;
     const checked = (ops: Operations, name: string, input: unknown) =>
-      ({ id: parseWith(ENTITY_ID, id, entity.name, 'id'), input: parseWith(ops[name]!.input, input, entity.name, name) }) as never;
+      ({
+        id: parseWith(ENTITY_ID, id, entity.name, 'id'),
+        input: parseWith(ops[name]!.input, input, entity.name, name),
+      }) as never;
     for (const name of Object.keys(entity.commands as Operations)) {
       ref[name] = (input: unknown, options?: CallOptions) =>
-        attempt(() => this.execute(machine, target, name as never, checked(entity.commands, name, input), options));
+        attempt(() =>
+          this.execute(machine, target, name as never, checked(entity.commands, name, input), options),
+        );
     }
     for (const name of Object.keys(entity.queries as Operations)) {
       ref[name] = (input: unknown, options?: QueryOptions) =>
-        attempt(() => this.query(machine, target, name as never, checked(entity.queries, name, input), options));
+        attempt(() =>
+          this.query(machine, target, name as never, checked(entity.queries, name, input), options),
+        );
     }
     return Object.freeze(ref) as EntityRef<E>;
   }

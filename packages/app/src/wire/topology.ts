@@ -57,7 +57,8 @@ export function groupOfTarget(target: Target, kind: string, shards: readonly Sha
   try {
     set = shardSetFor(shards, kind, target.shards);
   } catch (error) {
-    if (kind.startsWith(ENTITY_KIND_PREFIX)) throw new UnknownEntityError(kind.slice(ENTITY_KIND_PREFIX.length));
+    if (kind.startsWith(ENTITY_KIND_PREFIX))
+      throw new UnknownEntityError(kind.slice(ENTITY_KIND_PREFIX.length));
     throw error;
   }
   const key = `${set.prefix}/${set.count}`;
