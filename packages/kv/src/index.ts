@@ -4,4 +4,10 @@
  * The node registers it like any application's machine; the same engine serves cluster and standalone mode.
  */
 export { Kv, type KvOptions } from './kv.ts';
-export { type KvCasResult, KvMachine, type KvReadResult, type KvWriteResult } from './machine.ts';
+export {
+  type KvCasResult,
+  KvMachine,
+  type KvReadResult,
+  type KvWriteResult,
+  MemoryKvMachine,
+} from './machine.ts';

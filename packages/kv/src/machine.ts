@@ -2,7 +2,7 @@
  * The `kv` machine kind: string keys and values in the framework's LMDB store, each stored with the log
  * index of the write that produced it. Commands: put, delete, compare-and-set; query: get.
  */
-import { defineMachine, store, z } from '@flotilla/app';
+import { defineMachine, type MachineStore, memory, store, z } from '@flotilla/app';
 
 /** Keys: 1–1024 characters, not starting with `\u0000` (reserved for the framework's own keys). */
 const KEY = z
@@ -27,39 +27,83 @@ export type KvReadResult = z.output<typeof READ>;
 /** A stored entry: the value and the index of the command that wrote it. */
 type Stored = readonly [value: string, index: number];
 
+/** Where the entries live: the framework's LMDB store, or a Map in memory. */
+interface Entries {
+  get(key: string): Stored | undefined;
+  set(key: string, stored: Stored): void;
+  delete(key: string): void;
+}
+
+const commands = {
+  put: { input: z.object({ key: KEY, value: VALUE }), output: WRITE },
+  delete: { input: z.object({ key: KEY }), output: WRITE },
+  cas: { input: z.object({ key: KEY, expected: VALUE.nullable(), value: VALUE }), output: CAS },
+};
+const queries = { get: { input: z.object({ key: KEY }), output: READ } };
+
+/** The commands, over either kind of entries: one definition of what the KV does. */
+const kv = {
+  put(entries: Entries, { key, value }: { key: string; value: string }, index: number): KvWriteResult {
+    const previous = entries.get(key)?.[0] ?? null;
+    entries.set(key, [value, index]);
+    return { previous, index };
+  },
+  delete(entries: Entries, { key }: { key: string }, index: number): KvWriteResult {
+    const previous = entries.get(key)?.[0] ?? null;
+    if (previous !== null) entries.delete(key);
+    return { previous, index };
+  },
+  cas(
+    entries: Entries,
+    { key, expected, value }: { key: string; expected: string | null; value: string },
+    index: number,
+  ): KvCasResult {
+    const current = entries.get(key)?.[0] ?? null;
+    if (current !== expected) return { ok: false, current };
+    entries.set(key, [value, index]);
+    return { ok: true, previous: current, index };
+  },
+  get(entries: Entries, { key }: { key: string }): KvReadResult {
+    const stored = entries.get(key);
+    return { value: stored?.[0] ?? null, index: stored?.[1] ?? 0 };
+  },
+};
+
+function storeEntries(store: MachineStore): Entries {
+  return {
+    get: (key) => store.get<Stored>(key),
+    set: (key, stored) => store.put(key, stored),
+    delete: (key) => store.delete(key),
+  };
+}
+
+/** The KV with its entries in the framework's LMDB store: it may outgrow memory (the default). */
 export const KvMachine = defineMachine({
   name: 'kv',
-  commands: {
-    put: { input: z.object({ key: KEY, value: VALUE }), output: WRITE },
-    delete: { input: z.object({ key: KEY }), output: WRITE },
-    cas: { input: z.object({ key: KEY, expected: VALUE.nullable(), value: VALUE }), output: CAS },
-  },
-  queries: {
-    get: { input: z.object({ key: KEY }), output: READ },
-  },
+  commands,
+  queries,
   state: store(),
   apply: {
-    put(kv, { key, value }, ctx) {
-      const previous = kv.get<Stored>(key)?.[0] ?? null;
-      kv.put(key, [value, ctx.index]);
-      return { previous, index: ctx.index };
-    },
-    delete(kv, { key }, ctx) {
-      const previous = kv.get<Stored>(key)?.[0] ?? null;
-      if (previous !== null) kv.delete(key);
-      return { previous, index: ctx.index };
-    },
-    cas(kv, { key, expected, value }, ctx) {
-      const current = kv.get<Stored>(key)?.[0] ?? null;
-      if (current !== expected) return { ok: false as const, current };
-      kv.put(key, [value, ctx.index]);
-      return { ok: true as const, previous: current, index: ctx.index };
-    },
+    put: (s, input, ctx) => kv.put(storeEntries(s), input, ctx.index),
+    delete: (s, input, ctx) => kv.delete(storeEntries(s), input, ctx.index),
+    cas: (s, input, ctx) => kv.cas(storeEntries(s), input, ctx.index),
   },
-  query: {
-    get(kv, { key }) {
-      const stored = kv.get<Stored>(key);
-      return { value: stored?.[0] ?? null, index: stored?.[1] ?? 0 };
-    },
+  query: { get: (s, input) => kv.get(storeEntries(s), input) },
+});
+
+/**
+ * The same KV with its entries in memory (snapshots and the log make it durable): bounded by memory, and
+ * cheaper per command (no LMDB read or write on every replica). `[machines] kv_state = "memory"`.
+ */
+export const MemoryKvMachine = defineMachine({
+  name: 'kv',
+  commands,
+  queries,
+  state: memory(() => new Map<string, Stored>()),
+  apply: {
+    put: (s, input, ctx) => kv.put(s, input, ctx.index),
+    delete: (s, input, ctx) => kv.delete(s, input, ctx.index),
+    cas: (s, input, ctx) => kv.cas(s, input, ctx.index),
   },
+  query: { get: (s, input) => kv.get(s, input) },
 });

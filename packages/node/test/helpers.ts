@@ -24,7 +24,7 @@ export async function startInProcess(config: NodeConfig, transport: Transport): 
     transport,
     peers: { setPeer: () => {} },
     logger: silentLogger(),
-    registry: await loadRegistry(config.app),
+    registry: await loadRegistry(config.app, config.machines.kvState),
     app: config.app,
     layout: config.layout,
   });

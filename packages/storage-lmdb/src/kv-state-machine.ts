@@ -2,6 +2,8 @@
  * A key-value state machine kept in LMDB (core's `StateMachine`): the writes of applied commands and the
  * applied index commit in one transaction, so after a crash every command is applied exactly once.
  * Writes not yet durable stay in an overlay, so reads (point and range) see the state as of `appliedIndex`.
+ * With a `StateCommitter`, applied batches are staged and committed together with every other machine's at
+ * the committer's interval (durable later; the caller keeps its log until `durableAppliedIndex`).
  */
 import { assert, type Command, type GroupId, type SnapshotMeta, type StateMachine } from '@flotilla/core';
 import { compareKeys } from 'lmdb';
@@ -10,6 +12,7 @@ import type { Env, SmKey } from './env.ts';
 import { CorruptValueError } from './errors.ts';
 import type { Janitor } from './janitor.ts';
 import { MAX_KEY_NUMBER } from './recover.ts';
+import type { Committable, StateCommitter } from './state-committer.ts';
 import type { WriteQueue } from './write-queue.ts';
 
 /** Keys of the state machine: a string, a number, or a tuple of them (ordered element by element). */
@@ -39,6 +42,15 @@ export interface KvContext {
   readonly janitor: Janitor;
   readonly queue: WriteQueue;
   readonly group: GroupId;
+  /** When set, applied batches are staged and committed by it (see the module comment). */
+  readonly committer?: StateCommitter | undefined;
+}
+
+/** Writes applied but not yet handed to LMDB, and the applied index they bring the state to. */
+interface Staged {
+  readonly writes: Map<string, { key: KvKey; value: Uint8Array | null }>;
+  applied: number;
+  readonly seq: number;
 }
 
 interface Pending {
@@ -50,11 +62,23 @@ interface Pending {
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 const FRESH: readonly [number, number] = [1, 0];
 
-/** One string per key, so that `'1'`, `1` and `['1']` are three keys (as they are in LMDB). */
+/** Separates the parts of a tuple key's id (a part holding it falls back to JSON). */
+const PART = '\u0001';
+
+/**
+ * One string per key, so that `'1'`, `1` and `['1']` are three keys (as they are in LMDB). Hot: every read
+ * and write of a store machine computes one, so tuples are joined rather than serialized.
+ */
 export function keyId(key: KvKey): string {
   if (typeof key === 'string') return `s${key}`;
   if (typeof key === 'number') return `n${key}`;
-  return `t${JSON.stringify(key)}`;
+  let id = 't';
+  for (const part of key) {
+    if (typeof part === 'number') id += `${PART}#${part}`;
+    else if (part.includes(PART)) return `j${JSON.stringify(key)}`;
+    else id += `${PART}${part}`;
+  }
+  return id;
 }
 
 function parts(key: KvKey): readonly (string | number)[] {
@@ -117,7 +141,7 @@ export function* overlay(
   }
 }
 
-export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
+export class KvStateMachine<Result = unknown> implements StateMachine<Result>, Committable {
   private readonly ctx: KvContext;
   private readonly applyFn: KvApply<Result>;
   /** Generation of the key space `[group, gen, ...key]`; `restore` writes a new one and drops the old. */
@@ -127,6 +151,7 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
   private seq = 0;
   private readonly overlayed = new Map<string, Pending>();
   private lastWrite: Promise<void> = Promise.resolve();
+  private staged: Staged | undefined;
 
   constructor(ctx: KvContext, apply: KvApply<Result>) {
     this.ctx = ctx;
@@ -147,8 +172,9 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
     return this.durableApplied;
   }
 
-  /** Resolves when every write issued so far is durable (rejects if one failed). */
+  /** Resolves when every write applied so far is durable (rejects if one failed); commits a staged batch now. */
   flushed(): Promise<void> {
+    this.commitStaged();
     return this.lastWrite;
   }
 
@@ -209,13 +235,40 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
       index = command.index;
       return this.applyFn(command, view);
     });
-    this.commit([...writes.values()], index, false);
+    this.record([...writes.values()], index);
     return results;
   }
 
   advanceAppliedIndex(index: number): void {
     if (index <= this.applied) return;
-    this.commit([], index, false);
+    this.record([], index);
+  }
+
+  /** Commits now, or stages for the committer's next round (the overlay serves reads either way). */
+  private record(writes: { key: KvKey; value: Uint8Array | null }[], applied: number): void {
+    const committer = this.ctx.committer;
+    if (committer === undefined) {
+      void this.commit(writes, applied, false);
+      return;
+    }
+    this.staged ??= { writes: new Map(), applied, seq: ++this.seq };
+    const staged = this.staged;
+    for (const w of writes) {
+      const id = keyId(w.key);
+      staged.writes.set(id, w);
+      this.overlayed.set(id, { key: w.key, value: w.value, seq: staged.seq });
+    }
+    staged.applied = applied;
+    this.applied = applied;
+    committer.schedule(this);
+  }
+
+  /** Hands the staged batch to LMDB (the committer calls this for every machine in one turn). */
+  commitStaged(): void {
+    const staged = this.staged;
+    if (staged === undefined) return;
+    this.staged = undefined;
+    void this.commit([...staged.writes.values()], staged.applied, false, staged.seq);
   }
 
   /** The whole state at `appliedIndex`, as msgpack pairs `[key, value, key, value, …]`. */
@@ -229,6 +282,8 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
     const pairs = decodeSnapshot(data, this.ctx.group, meta.index);
     const oldGen = this.gen;
     this.gen = oldGen + 1;
+    // Writes staged for the old generation are replaced by the snapshot, as the overlay is.
+    this.staged = undefined;
     this.overlayed.clear();
     this.commit(pairs, meta.index, true).then(
       () => this.collectGeneration(oldGen),
@@ -241,12 +296,15 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result> {
     writes: readonly { key: KvKey; value: Uint8Array | null }[],
     applied: number,
     fresh: boolean,
+    stagedSeq?: number,
   ): Promise<void> {
     const { env, group, queue } = this.ctx;
-    const seq = ++this.seq;
+    const seq = stagedSeq ?? ++this.seq;
     const gen = this.gen;
-    for (const w of writes) this.overlayed.set(keyId(w.key), { key: w.key, value: w.value, seq });
-    this.applied = applied;
+    if (stagedSeq === undefined) {
+      for (const w of writes) this.overlayed.set(keyId(w.key), { key: w.key, value: w.value, seq });
+      this.applied = applied;
+    }
     const write = queue.short(() => {
       for (const w of writes) {
         if (w.value === null) env.sm.remove(lmdbKey(group, gen, w.key));

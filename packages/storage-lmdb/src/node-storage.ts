@@ -10,6 +10,7 @@ import { type GroupContext, GroupStorage } from './group-storage.ts';
 import { Janitor } from './janitor.ts';
 import { type KvApply, KvStateMachine } from './kv-state-machine.ts';
 import { type ResolvedOptions, resolveOptions, type StorageOptions } from './options.ts';
+import { StateCommitter } from './state-committer.ts';
 
 interface Shared {
   readonly nodeId: number;
@@ -48,6 +49,7 @@ export class NodeStorage {
   private readonly ctx: GroupContext;
   private readonly groups = new Map<GroupId, GroupStorage>();
   private readonly machines = new Map<GroupId, KvStateMachine<unknown>>();
+  private readonly committer: StateCommitter | undefined;
   private closed = false;
 
   /** Use `openStorage`. */
@@ -55,6 +57,8 @@ export class NodeStorage {
     this.path = options.path;
     this.nodeId = options.nodeId;
     this.ctx = { env, options, janitor: new Janitor(options.deleteChunkEntries, options.logger) };
+    this.committer =
+      options.stateCommitIntervalMs > 0 ? new StateCommitter(options.stateCommitIntervalMs) : undefined;
   }
 
   /**
@@ -84,7 +88,10 @@ export class NodeStorage {
     let machine = this.machines.get(group) as KvStateMachine<Result> | undefined;
     if (machine === undefined) {
       const { env, janitor } = this.ctx;
-      machine = new KvStateMachine<Result>({ env, janitor, queue: storage.queue, group }, apply);
+      machine = new KvStateMachine<Result>(
+        { env, janitor, queue: storage.queue, group, committer: this.committer },
+        apply,
+      );
       this.machines.set(group, machine as KvStateMachine<unknown>);
     }
     return machine;
@@ -135,6 +142,7 @@ export class NodeStorage {
     if (shared.refs > 0) return;
     this.closed = true;
     openByPath.delete(this.path);
+    this.committer?.commitAll();
     await this.ctx.janitor.stop();
     await this.ctx.env.root.flushed;
     await this.ctx.env.root.close();

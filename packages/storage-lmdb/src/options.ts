@@ -23,6 +23,12 @@ export interface StorageOptions {
   readonly snapshotChunksInFlightMax?: number;
   /** Most writes of one group held back behind a multi-transaction write (truncation, snapshot install). */
   readonly heldWritesMax?: number;
+  /**
+   * Key-value state machines commit the writes of applied commands every this many ms, all of them in one
+   * transaction, instead of one transaction per apply (0). Their state stays readable at once (an overlay);
+   * it becomes durable later, with its applied index, and the Raft log is kept until then.
+   */
+  readonly stateCommitIntervalMs?: number;
   readonly logger?: StorageLogger;
 }
 
@@ -33,6 +39,7 @@ export interface ResolvedOptions {
   readonly snapshotChunkBytes: number;
   readonly snapshotChunksInFlightMax: number;
   readonly heldWritesMax: number;
+  readonly stateCommitIntervalMs: number;
   readonly logger: StorageLogger;
 }
 
@@ -43,11 +50,19 @@ export const DEFAULTS = {
   snapshotChunkBytes: 256 * 1024,
   snapshotChunksInFlightMax: 8,
   heldWritesMax: 65536,
+  stateCommitIntervalMs: 0,
 } as const;
 
 function positiveInt(key: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new InvalidConfigError(key, `must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+function nonNegativeInt(key: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidConfigError(key, `must be an integer >= 0, got ${value}`);
   }
   return value;
 }
@@ -72,6 +87,10 @@ export function resolveOptions(options: StorageOptions): ResolvedOptions {
       options.snapshotChunksInFlightMax ?? DEFAULTS.snapshotChunksInFlightMax,
     ),
     heldWritesMax: positiveInt('heldWritesMax', options.heldWritesMax ?? DEFAULTS.heldWritesMax),
+    stateCommitIntervalMs: nonNegativeInt(
+      'stateCommitIntervalMs',
+      options.stateCommitIntervalMs ?? DEFAULTS.stateCommitIntervalMs,
+    ),
     logger: options.logger ?? NOOP_LOGGER,
   };
 }

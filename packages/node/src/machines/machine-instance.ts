@@ -143,7 +143,8 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     try {
       env = decodeEnvelope(c.data);
     } catch (error) {
-      return this.fold(c.index, failure(error));
+      const bad = failure(error);
+      return this.fold(c.index, bad, encodeOutcome(bad));
     }
     const meta = this.backend.meta;
     // Log time: the leader's stamp, never behind the previous command's (a new leader's clock may be).
@@ -157,12 +158,15 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     if (withSession) {
       const verdict = sessions.check(env.clientId, env.sequence);
       if (verdict.kind === 'duplicate') return verdict.outcome;
-      if (verdict.kind === 'stale')
-        return this.fold(c.index, failure(new StaleSessionError(this.group, env.clientId, env.sequence)));
+      if (verdict.kind === 'stale') {
+        const stale = failure(new StaleSessionError(this.group, env.clientId, env.sequence));
+        return this.fold(c.index, stale, encodeOutcome(stale));
+      }
     }
     const outcome = this.run(c, env, state);
-    if (withSession) sessions.record(env.clientId, env.sequence, outcome, c.index, meta.timestampMs);
-    return this.fold(c.index, outcome);
+    const encoded = encodeOutcome(outcome);
+    if (withSession) sessions.record(env.clientId, env.sequence, outcome, encoded, c.index, meta.timestampMs);
+    return this.fold(c.index, outcome, encoded);
   }
 
   private run(c: Command, env: Envelope, state: unknown): Outcome {
@@ -197,9 +201,9 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     return new ApplicationError(where, unexpected, text);
   }
 
-  /** Folds an outcome into the running hash and takes a checkpoint when the index crossed a boundary. */
-  private fold(index: number, outcome: Outcome): Outcome {
-    this.hash.add(encodeOutcome(outcome));
+  /** Folds an outcome (its encoded bytes) into the running hash; takes a checkpoint past a boundary. */
+  private fold(index: number, outcome: Outcome, encoded: Uint8Array): Outcome {
+    this.hash.add(encoded);
     const meta = this.backend.meta;
     const every = this.options.checkpointEntries;
     const crossed = Math.floor(index / every) > Math.floor(meta.hashedIndex / every);

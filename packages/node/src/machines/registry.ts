@@ -7,7 +7,7 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AnyMachine, type AppDefinition, defineApp, isAppDefinition, mergeApps } from '@flotilla/app';
 import { InvalidConfigError } from '@flotilla/core';
-import { KvMachine } from '@flotilla/kv';
+import { KvMachine, MemoryKvMachine } from '@flotilla/kv';
 import { CatalogMachine } from '../cluster/catalog.ts';
 
 /** Where a thread finds the application: a module (URL or absolute path) and its export (default `app`). */
@@ -16,8 +16,13 @@ export interface AppRef {
   readonly export?: string;
 }
 
+/** Where the built-in KV keeps its entries: the LMDB store (may outgrow memory) or memory (faster). */
+export type KvState = 'store' | 'memory';
+
 /** The kinds every node has. */
-export const BUILTIN_APP: AppDefinition = defineApp({ machines: [CatalogMachine, KvMachine] });
+export function builtinApp(kvState: KvState = 'store'): AppDefinition {
+  return defineApp({ machines: [CatalogMachine, kvState === 'store' ? KvMachine : MemoryKvMachine] });
+}
 
 export class Registry {
   constructor(readonly app: AppDefinition) {}
@@ -42,12 +47,13 @@ function specifier(module: string): string {
 }
 
 /** The registry of this thread for `ref` (built-ins only without one); imported once per thread. */
-export function loadRegistry(ref: AppRef | undefined): Promise<Registry> {
-  const key = ref === undefined ? '' : `${ref.module}#${ref.export ?? 'app'}`;
+export function loadRegistry(ref: AppRef | undefined, kvState: KvState = 'store'): Promise<Registry> {
+  const key = `${kvState}|${ref === undefined ? '' : `${ref.module}#${ref.export ?? 'app'}`}`;
   let registry = loaded.get(key);
   if (registry === undefined) {
+    const builtin = builtinApp(kvState);
     registry = importApp(ref).then(
-      (app) => new Registry(app === undefined ? BUILTIN_APP : mergeApps(BUILTIN_APP, app)),
+      (app) => new Registry(app === undefined ? builtin : mergeApps(builtin, app)),
     );
     loaded.set(key, registry);
     registry.catch(() => loaded.delete(key));

@@ -31,8 +31,18 @@ export const SESSION_DEFAULTS: SessionLimits = { sessionsMax: 1_000, windowMax: 
 
 export interface SessionTable {
   check(clientId: string, sequence: number): SessionVerdict;
-  /** Records the outcome of a command newly applied at log time `timestampMs`. */
-  record(clientId: string, sequence: number, outcome: Outcome, index: number, timestampMs: number): void;
+  /**
+   * Records the outcome of a command newly applied at log time `timestampMs`; `encoded` is the outcome as
+   * `encodeOutcome` makes it (already made for the outcome hash: the store keeps those bytes).
+   */
+  record(
+    clientId: string,
+    sequence: number,
+    outcome: Outcome,
+    encoded: Uint8Array,
+    index: number,
+    timestampMs: number,
+  ): void;
   /** Once per applied batch: forgets clients idle for too long in log time (a no-op where counts bound them). */
   sweepIdle(timestampMs: number): void;
 }
@@ -64,7 +74,7 @@ export class MemorySessions implements SessionTable {
 
   sweepIdle(): void {}
 
-  record(clientId: string, sequence: number, outcome: Outcome, index: number): void {
+  record(clientId: string, sequence: number, outcome: Outcome, _encoded: Uint8Array, index: number): void {
     let w = this.sessions.get(clientId);
     if (!w) {
       w = { evictedUpTo: 0, maxSequence: 0, results: new Map(), lastIndex: index };
@@ -116,79 +126,139 @@ export class MemorySessions implements SessionTable {
  *   [S, client, sequence]   → outcome                   one per kept outcome
  *   [C, client]             → [evictedUpTo, lastSecond]
  *   [A, lastSecond, client] → 1                         the age index, moved at most once per second
- * Outcomes leave the window `EVICT_CHUNK` sequences at a time (one range delete), so a command costs one
- * put of its outcome; clients idle for `idleMs` of log time are swept a few per batch, deterministically.
+ * The store is written, not read, on the hot path: a window per client is kept in memory (bounded, least
+ * recently used dropped) and loaded from the store on first use after a restart. A command then costs one
+ * put of its outcome; outcomes leave the window `EVICT_CHUNK` at a time; clients idle for `idleMs` of log
+ * time are swept once per second of log time, a few at a time, deterministically.
  */
 export class StoreSessions implements SessionTable {
-  /** Idle clients swept per applied batch. */
-  private static readonly SWEEP_PER_BATCH = 4;
+  /** Idle clients swept per sweep. */
+  private static readonly SWEEP_CLIENTS_MAX = 16;
   /** Outcomes evicted together once they fall out of the window. */
   private static readonly EVICT_CHUNK = 64;
+  private readonly windows = new Map<string, StoreWindow>();
+  /** The client touched last (most commands in a row come from one client: skip re-ordering the map). */
+  private lastTouched: string | undefined;
+  private lastSweepSecond = -1;
 
   constructor(
     private readonly view: () => KvView,
     private readonly limits: SessionLimits = SESSION_DEFAULTS,
   ) {}
 
-  check(clientId: string, sequence: number): SessionVerdict {
-    const kv = this.view();
-    const stored = kv.get(frameworkKey('S', clientId, sequence));
-    if (stored !== undefined) return { kind: 'duplicate', outcome: decodeOutcome(stored) };
-    const client = this.client(kv, clientId);
-    return client !== undefined && sequence <= client[0] ? STALE : NEW;
+  /** The store was replaced (a snapshot was installed): forget what memory holds. */
+  clear(): void {
+    this.windows.clear();
+    this.lastTouched = undefined;
   }
 
-  record(clientId: string, sequence: number, outcome: Outcome, _index: number, timestampMs: number): void {
+  check(clientId: string, sequence: number): SessionVerdict {
+    const w = this.window(clientId);
+    if (w === undefined) return NEW;
+    const kept = w.sequences.has(sequence);
+    if (kept) {
+      const stored = this.view().get(frameworkKey('S', clientId, sequence));
+      if (stored !== undefined) return { kind: 'duplicate', outcome: decodeOutcome(stored) };
+    }
+    return sequence <= w.evictedUpTo ? STALE : NEW;
+  }
+
+  record(
+    clientId: string,
+    sequence: number,
+    _outcome: Outcome,
+    encoded: Uint8Array,
+    _index: number,
+    timestampMs: number,
+  ): void {
     const kv = this.view();
-    kv.put(frameworkKey('S', clientId, sequence), encodeOutcome(outcome));
+    kv.put(frameworkKey('S', clientId, sequence), encoded);
     const second = Math.floor(timestampMs / 1000);
-    const known = this.client(kv, clientId);
-    let evictedUpTo = known?.[0] ?? 0;
+    const known = this.window(clientId);
+    const w = known ?? { evictedUpTo: 0, lastSecond: -1, sequences: new Set<number>() };
+    w.sequences.add(sequence);
+    this.touch(clientId, w);
+    let changed = known === undefined;
     const chunk = StoreSessions.EVICT_CHUNK;
     const floor = Math.floor((sequence - this.limits.windowMax) / chunk) * chunk;
-    if (floor > evictedUpTo) {
-      this.deleteOutcomes(kv, clientId, evictedUpTo + 1, floor + 1);
-      evictedUpTo = floor;
+    if (floor > w.evictedUpTo) {
+      for (const s of w.sequences) {
+        if (s > floor) continue;
+        kv.delete(frameworkKey('S', clientId, s));
+        w.sequences.delete(s);
+      }
+      w.evictedUpTo = floor;
+      changed = true;
     }
-    if (known !== undefined && known[0] === evictedUpTo && known[1] === second) return;
-    kv.put(frameworkKey('C', clientId), encodeOutcome({ ok: true, value: [evictedUpTo, second] }));
-    if (known?.[1] === second) return;
-    if (known !== undefined) kv.delete(frameworkKey('A', known[1], clientId));
-    kv.put(frameworkKey('A', second, clientId), ONE);
+    if (w.lastSecond !== second) {
+      if (w.lastSecond >= 0) kv.delete(frameworkKey('A', w.lastSecond, clientId));
+      kv.put(frameworkKey('A', second, clientId), ONE);
+      w.lastSecond = second;
+      changed = true;
+    }
+    if (changed)
+      kv.put(frameworkKey('C', clientId), encodeOutcome({ ok: true, value: [w.evictedUpTo, second] }));
   }
 
   sweepIdle(timestampMs: number): void {
+    const second = Math.floor(timestampMs / 1000);
+    if (second === this.lastSweepSecond) return;
+    this.lastSweepSecond = second;
     const kv = this.view();
     const before = Math.floor((timestampMs - this.limits.idleMs) / 1000);
     const idle = [
       ...kv.range({
         start: frameworkKey('A'),
         end: frameworkKey('A', before),
-        limit: StoreSessions.SWEEP_PER_BATCH,
+        limit: StoreSessions.SWEEP_CLIENTS_MAX,
       }),
     ];
     for (const { key } of idle) {
-      const [, second, clientId] = key as [string, number, string];
-      this.deleteOutcomes(kv, clientId, 0, Number.MAX_SAFE_INTEGER);
+      const [, lastSecond, clientId] = key as [string, number, string];
+      const w = this.window(clientId);
+      for (const s of w?.sequences ?? []) kv.delete(frameworkKey('S', clientId, s));
       kv.delete(frameworkKey('C', clientId));
-      kv.delete(frameworkKey('A', second, clientId));
+      kv.delete(frameworkKey('A', lastSecond, clientId));
+      this.windows.delete(clientId);
+      if (this.lastTouched === clientId) this.lastTouched = undefined;
     }
   }
 
-  private client(kv: KvView, clientId: string): readonly [number, number] | undefined {
+  /** The client's window: from memory, or loaded from the store (after a restart or an eviction). */
+  private window(clientId: string): StoreWindow | undefined {
+    const cached = this.windows.get(clientId);
+    if (cached !== undefined) return cached;
+    const kv = this.view();
     const stored = kv.get(frameworkKey('C', clientId));
     if (stored === undefined) return undefined;
     const outcome = decodeOutcome(stored);
-    return outcome.ok ? (outcome.value as [number, number]) : undefined;
+    const [evictedUpTo, lastSecond] = outcome.ok ? (outcome.value as [number, number]) : [0, -1];
+    const sequences = new Set<number>();
+    const range = {
+      start: frameworkKey('S', clientId),
+      end: frameworkKey('S', clientId, Number.MAX_SAFE_INTEGER),
+    };
+    for (const { key } of kv.range(range)) sequences.add((key as [string, string, number])[2]);
+    const w = { evictedUpTo, lastSecond, sequences };
+    this.touch(clientId, w);
+    return w;
   }
 
-  /** Deletes the kept outcomes of sequences in [from, to). */
-  private deleteOutcomes(kv: KvView, clientId: string, from: number, to: number): void {
-    const keys = [
-      ...kv.range({ start: frameworkKey('S', clientId, from), end: frameworkKey('S', clientId, to) }),
-    ];
-    for (const { key } of keys) kv.delete(key);
+  /** Keeps at most `sessionsMax` windows in memory, the most recently used (the store keeps them all). */
+  private touch(clientId: string, w: StoreWindow): void {
+    if (this.lastTouched === clientId) return;
+    this.lastTouched = clientId;
+    this.windows.delete(clientId);
+    this.windows.set(clientId, w);
+    if (this.windows.size > this.limits.sessionsMax) this.windows.delete(this.windows.keys().next().value!);
   }
+}
+
+interface StoreWindow {
+  evictedUpTo: number;
+  lastSecond: number;
+  /** Sequences whose outcomes the store keeps. */
+  readonly sequences: Set<number>;
 }
 
 const ONE = Uint8Array.of(1);

@@ -114,6 +114,7 @@ export class StoreBackend implements Backend {
 
   restore(data: Uint8Array, index: number): void {
     this.sm.restore(data, { index, term: 0, confState: EMPTY_CONF_STATE });
+    this.sessions.clear();
     this.meta = this.readMeta();
   }
 

@@ -9,7 +9,7 @@ import { KIND_NAME } from '@flotilla/app';
 import { InvalidConfigError, type NodeId } from '@flotilla/core';
 import { parse } from 'smol-toml';
 import { defaultLayout, type Layout } from '../cluster/layout.ts';
-import type { AppRef } from '../machines/registry.ts';
+import type { AppRef, KvState } from '../machines/registry.ts';
 import { SESSION_DEFAULTS } from '../machines/sessions.ts';
 import type { MachineSettings } from '../replicas/replica-actor.ts';
 
@@ -273,6 +273,13 @@ function layoutOf(doc: Table, sharding: { userShards: number; sharedShards: numb
   return { groups, shards };
 }
 
+function kvState(t: Table): KvState {
+  const value = str(t, 'machines', 'kv_state', 'store');
+  if (value !== 'store' && value !== 'memory')
+    throw new InvalidConfigError('machines.kv_state', "must be 'store' or 'memory'");
+  return value;
+}
+
 function machineSettings(t: Table): MachineSettings {
   const s = 'machines';
   return {
@@ -282,6 +289,8 @@ function machineSettings(t: Table): MachineSettings {
       idleMs: int(t, s, 'session_idle_ms', SESSION_DEFAULTS.idleMs, 1_000),
     },
     checkpointEntries: int(t, s, 'checkpoint_entries', 1_000, 1),
+    stateCommitMs: int(t, s, 'state_commit_ms', 100, 0, 10_000),
+    kvState: kvState(t),
   };
 }
 

@@ -81,9 +81,9 @@ export async function startNode(
 ): Promise<RunningNode> {
   const log = logger.child({ component: 'cluster', node: config.node.id });
   checkLogEngine(config);
-  const registry = await loadRegistry(config.app);
+  const registry = await loadRegistry(config.app, config.machines.kvState);
   // Opened here first so that a directory of another node or format fails the start with a clear error.
-  await threadLogStore(config.node.dataDir, config.node.id, config.storage);
+  await threadLogStore(config.node.dataDir, config.node.id, config.storage, config.machines.stateCommitMs);
   const { transport, peers, ws, faulty } = links(config, logger);
   const node = new FlotillaNode({
     config,

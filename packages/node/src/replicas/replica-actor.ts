@@ -27,7 +27,7 @@ import type { CatalogGroup } from '../cluster/catalog.ts';
 import type { Backend } from '../machines/backend.ts';
 import { type DivergenceReport, MachineInstance } from '../machines/machine-instance.ts';
 import { MemoryBackend } from '../machines/memory-backend.ts';
-import { type AppRef, loadRegistry } from '../machines/registry.ts';
+import { type AppRef, type KvState, loadRegistry } from '../machines/registry.ts';
 import type { SessionLimits } from '../machines/sessions.ts';
 import { StoreBackend } from '../machines/store-backend.ts';
 import type { NodeConfig, RaftSettings } from '../operations/config.ts';
@@ -105,8 +105,15 @@ export interface LocalLinks {
 
 export interface MachineSettings {
   readonly sessions: SessionLimits;
+  /**
+   * Store machines commit their applied writes every this many ms, every group of a thread in one LMDB
+   * transaction (the log is kept until then); 0 commits each applied batch on its own.
+   */
+  readonly stateCommitMs: number;
   /** Outcome-hash checkpoints every this many log indices (divergence detection). */
   readonly checkpointEntries: number;
+  /** Where the built-in KV keeps its entries. */
+  readonly kvState: KvState;
 }
 
 export interface ReplicaProps {
@@ -142,16 +149,18 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
 
   async preStart(ctx: ActorContext<ReplicaMessage>): Promise<void> {
     const p = this.props;
-    const registry = await loadRegistry(p.app);
+    const registry = await loadRegistry(p.app, p.machines.kvState);
     const definition = registry.machine(p.spec.kind);
     if (definition === undefined) throw new UnknownKindError(p.spec.kind, p.spec.id);
-    const storage = (await threadLogStore(p.dataDir, p.nodeId, p.storage)).group(p.spec.id);
+    const storage = (await threadLogStore(p.dataDir, p.nodeId, p.storage, p.machines.stateCommitMs)).group(
+      p.spec.id,
+    );
     if (p.spec.founders.includes(p.nodeId) && isStorageEmpty(storage, storage)) {
       await bootstrapStorage(storage, storage, p.spec.founders, p.initialCommands);
     }
     let backend: Backend;
     if (definition.state.storage === 'store') {
-      const store = await threadStateStore(p.dataDir, p.nodeId);
+      const store = await threadStateStore(p.dataDir, p.nodeId, p.machines.stateCommitMs);
       this.stateStore = store;
       backend = new StoreBackend((apply) => store.kvStateMachine(p.spec.id, apply), p.machines.sessions);
     } else {

@@ -25,6 +25,7 @@ export function threadLogStore(
   dataDir: string,
   nodeId: number,
   settings: NodeConfig['storage'],
+  stateCommitIntervalMs = 0,
 ): Promise<LogStore> {
   const known = logStores.get(dataDir);
   if (known) {
@@ -43,7 +44,7 @@ export function threadLogStore(
           group: (id) => wal.group(id),
           close: () => wal.close(),
         }))
-      : openStorage({ path: dataDir, nodeId }).then((lmdb: NodeStorage) => ({
+      : openStorage({ path: dataDir, nodeId, stateCommitIntervalMs }).then((lmdb: NodeStorage) => ({
           group: (id) => lmdb.group(id),
           close: () => lmdb.close(),
         }));
@@ -63,8 +64,12 @@ export async function releaseLogStore(dataDir: string): Promise<void> {
  * The LMDB environment of `dataDir` on this thread, where store machines keep their state (shared with the
  * log store when `[storage] log = 'lmdb'`). Reference counted: match each call with `releaseStateStore`.
  */
-export function threadStateStore(dataDir: string, nodeId: number): Promise<NodeStorage> {
-  return openStorage({ path: dataDir, nodeId });
+export function threadStateStore(
+  dataDir: string,
+  nodeId: number,
+  stateCommitIntervalMs: number,
+): Promise<NodeStorage> {
+  return openStorage({ path: dataDir, nodeId, stateCommitIntervalMs });
 }
 
 export async function releaseStateStore(store: NodeStorage): Promise<void> {
