@@ -25,6 +25,7 @@ import {
   retrying,
   type Target,
   type Topology,
+  UnknownGroupError,
 } from '@flotilla/app';
 import { FlotillaError, type GroupId, type NodeId, NotLeaderError } from '@flotilla/core';
 import WebSocket from 'ws';
@@ -56,6 +57,8 @@ const RESPONSE_BYTES_MAX = 64 << 20;
 const RETRY: RetryPolicy = { baseMs: 10, maxMs: 500, attemptsMax: 1_000 };
 /** The topology is fetched again every this many failed attempts of a call. */
 const TOPOLOGY_REFRESH_EVERY = 4;
+/** Attempts a call makes after `UnknownGroupError` (the group may be being created): then it is reported. */
+const UNKNOWN_GROUP_RETRIES = 3;
 /** Bound on fetching the topology from one node. */
 const TOPOLOGY_TIMEOUT_MS = 2_000;
 
@@ -225,7 +228,14 @@ class ClientPort implements CallPort {
     },
   ): Promise<unknown> {
     if (this.topology === undefined) await this.refreshTopology();
-    const group = groupOfTarget(target, kind, this.topology?.shards ?? []);
+    let group: GroupId;
+    try {
+      group = groupOfTarget(target, kind, this.topology?.shards ?? []);
+    } catch {
+      // A shard set created since the topology was fetched (an application's, just after formation).
+      await this.refreshTopology();
+      group = groupOfTarget(target, kind, this.topology?.shards ?? []);
+    }
     const { op, args, retryUnknown, toLeader } = build(group);
     return toLeader
       ? this.toLeader(group, op, args, options.timeoutMs ?? this.timeoutMs, retryUnknown)
@@ -252,6 +262,11 @@ class ClientPort implements CallPort {
       (error, n) => {
         if (error instanceof NotLeaderError && error.leaderHint) this.leaders.set(group, error.leaderHint);
         else this.leaders.delete(group);
+        // A group created since the topology was fetched may not be known yet where the call landed.
+        if (error instanceof UnknownGroupError && n < UNKNOWN_GROUP_RETRIES) {
+          void this.refreshTopology().catch(() => {});
+          return true;
+        }
         // Socket errors (ECONNREFUSED, reset) are not Flotilla errors: that node is gone, try another.
         const connectionError = !(error instanceof FlotillaError);
         if (connectionError || n % TOPOLOGY_REFRESH_EVERY === TOPOLOGY_REFRESH_EVERY - 1)

@@ -31,6 +31,8 @@ export interface ClusterOptions {
   readonly userShards?: number;
   /** Log level of the nodes (default warn); their log lines (stdout) are kept in `output` when set. */
   readonly logLevel?: string;
+  /** TOML of one node only (appended after `extraToml`), e.g. an `[app]` only some nodes load. */
+  readonly nodeToml?: (id: number) => string;
 }
 
 export class ProcessCluster {
@@ -107,6 +109,7 @@ secret = "process-cluster-test-secret"
 fault_injection = true
 
 ${this.options.extraToml ?? ''}
+${this.options.nodeToml?.(id) ?? ''}
 `,
     );
   }
@@ -224,7 +227,10 @@ export async function eventually<T>(
   }
 }
 
-/** Every node in `ids` sees a leader for every group, and all agree on it. */
+/**
+ * Every node in `ids` is ready (its application's groups created) and sees a leader for every group, and
+ * all agree on it.
+ */
 export async function waitForFormation(
   cluster: ProcessCluster,
   client: FlotillaClient,
@@ -232,6 +238,10 @@ export async function waitForFormation(
   timeoutMs = 20_000,
 ) {
   return eventually('formation', timeoutMs, async () => {
+    for (const id of ids) {
+      const topology = (await client.request(cluster.api(id), 'topology', {})) as { ready: boolean };
+      if (!topology.ready) return undefined;
+    }
     const statuses = await Promise.all(ids.map((id) => statusOf(client, cluster.api(id))));
     const first = statuses[0]!;
     if (first.groups.length === 0) return undefined;

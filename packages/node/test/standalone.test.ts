@@ -49,7 +49,11 @@ test('standalone mode (no [cluster] section) runs the same application code, dur
   const connect = async () => {
     for (let i = 0; ; i++) {
       try {
-        return await FlotillaClient.connect({ addresses: [`127.0.0.1:${api}`] });
+        const client = await FlotillaClient.connect({ addresses: [`127.0.0.1:${api}`] });
+        await eventually('the node is ready', 10_000, async () =>
+          (await client.refreshTopology()).ready ? true : undefined,
+        );
+        return client;
       } catch (error) {
         if (i > 100) throw error;
         await new Promise((r) => setTimeout(r, 100));

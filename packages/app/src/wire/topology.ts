@@ -19,6 +19,11 @@ export interface Topology {
   /** Each group's leader as the answering node sees it (0 = none known). */
   readonly leaders: Readonly<Record<GroupId, NodeId>>;
   readonly shards: readonly ShardSetSpec[];
+  /**
+   * The answering node sees the groups and shard sets of its application in the catalog, and a leader for
+   * every group it hosts: calls of that application can be made.
+   */
+  readonly ready: boolean;
 }
 
 /** A group by id, or the shard group of a key (within the shard set `shards`, or the one set of the kind). */

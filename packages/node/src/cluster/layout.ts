@@ -4,7 +4,7 @@
  * own (`defineApp({ groups, shards })`). The default is the seed layout: `meta:users` and `meta:jobs` (kv),
  * `user:0..N-1` and `shared:0..M-1` (kv shard sets).
  */
-import type { AppDefinition, GroupSpec, ShardSetSpec } from '@flotilla/app';
+import type { GroupSpec, ShardSetSpec } from '@flotilla/app';
 
 export interface Layout {
   readonly groups: readonly GroupSpec[];
@@ -22,13 +22,4 @@ export function defaultLayout(sharding: { userShards: number; sharedShards: numb
       ...(sharding.sharedShards > 0 ? [{ prefix: 'shared', count: sharding.sharedShards, kind: 'kv' }] : []),
     ],
   };
-}
-
-/** The configured layout plus what the application asks for (an entry the layout already has wins). */
-export function withApp(layout: Layout, app: AppDefinition): Layout {
-  const groups = [...layout.groups];
-  for (const g of app.groups) if (!groups.some((x) => x.id === g.id)) groups.push(g);
-  const shards = [...layout.shards];
-  for (const s of app.shards) if (!shards.some((x) => x.prefix === s.prefix)) shards.push(s);
-  return { groups, shards };
 }

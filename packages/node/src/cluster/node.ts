@@ -51,7 +51,7 @@ import {
   type CatalogState,
   catalogView,
 } from './catalog.ts';
-import { type Layout, withApp } from './layout.ts';
+import type { Layout } from './layout.ts';
 import { LeaderBalancer } from './leader-balancer.ts';
 import { addNodeToCluster, type MembershipStatus, removeNodeFromCluster } from './membership.ts';
 
@@ -67,6 +67,9 @@ const REPLICA_MAILBOX = 1 << 16;
 const MAIN_MAILBOX = 1 << 20;
 /** Poll period while waiting for the catalog to reach this node. */
 const WAIT_POLL_MS = 5;
+/** Longest pause between attempts to create the application's groups; a warning every so many attempts. */
+const APP_LAYOUT_RETRY_MAX_MS = 2_000;
+const APP_LAYOUT_LOG_EVERY = 10;
 
 export interface PeerDirectory {
   /** The transport learns (or forgets) a peer's address. */
@@ -275,15 +278,59 @@ export class FlotillaNode {
     ]);
     this.balancer.start();
     await this.startNodeActors();
+    this.appLayout = this.ensureAppLayout();
+  }
+
+  /** Resolves once the application's groups and shard sets are in the catalog (proposed after formation). */
+  appLayout: Promise<void> = Promise.resolve();
+
+  /** The application's groups and shard sets are in the catalog, and every replica here knows a leader. */
+  get ready(): boolean {
+    const catalog = this.catalog;
+    if (catalog.groups.size === 0) return false;
+    if (this.app.groups.some((g) => !catalog.groups.has(g.id))) return false;
+    if (this.app.shards.some((s) => !catalog.shards.has(s.prefix))) return false;
+    for (const id of catalog.groups.keys()) {
+      if (this.refused.has(id)) continue;
+      if ((this.replicas.get(id)?.leaderId ?? 0) === 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The application's groups and shard sets, created through the catalog once it has a leader: not in the
+   * bootstrap entry, which must be identical on every founder whatever code each one runs (a node without
+   * the application refuses those replicas instead). Every node proposes them; repeats change nothing.
+   */
+  private async ensureAppLayout(): Promise<void> {
+    const { groups, shards } = this.app;
+    const missing = () =>
+      groups.some((g) => !this.catalog.groups.has(g.id)) || shards.some((s) => !this.catalog.shards.has(s.prefix));
+    for (let attempt = 0; missing() && !this.stopped; attempt++) {
+      try {
+        for (const g of groups)
+          if (!this.catalog.groups.has(g.id)) await this.calls.execute(CatalogMachine, CATALOG_GROUP, 'createGroup', g);
+        for (const s of shards)
+          if (!this.catalog.shards.has(s.prefix))
+            await this.calls.execute(CatalogMachine, CATALOG_GROUP, 'createShards', s);
+      } catch (error) {
+        if (attempt % APP_LAYOUT_LOG_EVERY === 0)
+          this.log.warn({ err: error, attempt }, 'application groups not created yet; retrying');
+        await sleep(Math.min(APP_LAYOUT_RETRY_MAX_MS, 50 * 2 ** Math.min(attempt, 6)));
+      }
+    }
   }
 
   /** Hooks for the cross-node actor bridge (set by `connectRemoteActors`). */
   onActorFrames: ((from: NodeId, payload: Uint8Array) => void) | undefined;
   onPeerUnreachable: ((peer: NodeId) => void) | undefined;
 
-  /** The catalog's first entry, identical on every founder: nodes, the layout and the application's groups. */
+  /**
+   * The catalog's first entry, identical on every founder: the members and the configured layout (both from
+   * the config, which founders must share). The application's groups follow by command (`ensureAppLayout`).
+   */
   private initialCatalog(): Uint8Array {
-    const layout = withApp(this.options.layout, this.app);
+    const layout = this.options.layout;
     const call = encodeCall(CatalogMachine, 'command', 'init', {
       nodes: this.members(),
       groups: [{ id: CATALOG_GROUP, kind: CatalogMachine.name }, ...layout.groups],

@@ -150,14 +150,12 @@ ${this.options.extraToml ?? ''}
     }
   }
 
-  /** Resolves once every group known to the client has a leader (bounded). */
+  /** Resolves once a node reports the cluster ready: the application's groups created, every group led. */
   async formed(client: FlotillaClient, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const topology = await client.refreshTopology().catch(() => undefined);
-      const leaders = Object.values(topology?.leaders ?? {});
-      const groups = Object.keys(topology?.groups ?? {});
-      if (groups.length > 0 && leaders.length >= groups.length && leaders.every((l) => l > 0)) return;
+      if (topology?.ready) return;
       if (performance.now() > deadline) throw new Error('the cluster did not elect every leader in time');
       await sleep(CONNECT_POLL_MS);
     }
