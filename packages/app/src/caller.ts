@@ -5,7 +5,7 @@
  * client over WebSocket, a node in process, an actor through its node's gateway): the same calls everywhere.
  */
 import { randomBytes } from 'node:crypto';
-import { encodeCall } from './define/calls.ts';
+import { encodeCall, packCall } from './define/calls.ts';
 import { type AnyEntity, ENTITY_ID } from './define/entity.ts';
 import type { AnyMachine, CommandsOf, Fence, QueriesOf } from './define/machine.ts';
 import { type CallerInputOf, type Operations, type OutputOf, parseWith } from './define/schema.ts';
@@ -20,10 +20,16 @@ export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
 
 export const READ_CONSISTENCIES: readonly ReadConsistency[] = ['linearizable', 'lease', 'stale'];
 
-/** A client session: a retry of (clientId, sequence) is applied once; its first result is returned again. */
+/**
+ * A client session (Raft thesis §6.3): a retry of (clientId, sequence) is applied once and its first result
+ * returned again. `ackedBelow` is the lowest sequence the client still waits on: every call below it has been
+ * answered (or given up), so a group may forget those outcomes, and a command below it that arrives late is
+ * refused rather than applied. Outcomes kept per client are thus bounded by its calls in flight.
+ */
 export interface Session {
   readonly clientId: string;
   readonly sequence: number;
+  readonly ackedBelow: number;
 }
 
 export interface CommandRequest {
@@ -77,6 +83,35 @@ export type EntityRef<E extends AnyEntity> = {
   ) => Promise<OutputOf<E['queries'][K]>>;
 };
 
+/** What an entity ref holds; its methods live on one prototype per entity type. */
+interface EntityHandle {
+  id: string;
+  calls: Calls;
+  target: Target;
+}
+
+const prototypes = new WeakMap<AnyEntity, object>();
+
+/** The methods of `entity`'s refs: one per command and query, built once per entity type. */
+function entityPrototype(entity: AnyEntity): object {
+  let proto = prototypes.get(entity);
+  if (proto !== undefined) return proto;
+  const methods: Record<string, unknown> = { entity: entity.name };
+  for (const [type, ops] of [
+    ['command', entity.commands],
+    ['query', entity.queries],
+  ] as const) {
+    for (const name of Object.keys(ops as Operations)) {
+      methods[name] = function (this: EntityHandle, input: unknown, options: QueryOptions = {}) {
+        return this.calls.entityCall(entity, this, type, name, input, options);
+      };
+    }
+  }
+  proto = Object.freeze(methods);
+  prototypes.set(entity, proto);
+  return proto;
+}
+
 /** Runs `fn`, turning a synchronous throw (a schema error) into a rejected promise. */
 function attempt<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -86,12 +121,37 @@ function attempt<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The sequence numbers of one session, shared by every view of it (`fenced`). */
+/**
+ * The sequence numbers of one session, shared by every view of it (`fenced`): the next one, and the lowest
+ * still waiting for its answer (calls are issued in order; answers come in any order).
+ */
 class SessionCounter {
   private sequence = 0;
+  /** Sequences issued and not yet answered, oldest first (answered ones are removed lazily from the head). */
+  private readonly waiting: number[] = [];
+  private head = 0;
+  private readonly answered = new Set<number>();
+
   constructor(readonly clientId: string) {}
+
   next(): Session {
-    return { clientId: this.clientId, sequence: ++this.sequence };
+    const sequence = ++this.sequence;
+    this.waiting.push(sequence);
+    return { clientId: this.clientId, sequence, ackedBelow: this.lowestWaiting() };
+  }
+
+  /** The call of `sequence` got its answer (a result or an error): it no longer holds the watermark back. */
+  answer(sequence: number): void {
+    this.answered.add(sequence);
+    while (this.head < this.waiting.length && this.answered.delete(this.waiting[this.head]!)) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  private lowestWaiting(): number {
+    return this.waiting[this.head] ?? this.sequence + 1;
   }
 }
 
@@ -139,20 +199,9 @@ export class Calls {
     input: CallerInputOf<CommandsOf<M>[K]>,
     options: CallOptions = {},
   ): Promise<OutputOf<CommandsOf<M>[K]>> {
-    let payload: Uint8Array;
-    try {
-      payload = encodeCall(machine, 'command', name, input).payload;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const request: CommandRequest = {
-      kind: machine.name,
-      target,
-      payload,
-      session: this.counter.next(),
-      ...(this.fence ? { fence: this.fence } : {}),
-    };
-    return this.port.command(request, options) as Promise<OutputOf<CommandsOf<M>[K]>>;
+    return attempt(() =>
+      this.send(machine.name, target, encodeCall(machine, 'command', name, input).payload, options),
+    ) as Promise<OutputOf<CommandsOf<M>[K]>>;
   }
 
   /** Runs query `name` of `machine` at the asked consistency (default linearizable). */
@@ -163,43 +212,56 @@ export class Calls {
     input: CallerInputOf<QueriesOf<M>[K]>,
     options: QueryOptions = {},
   ): Promise<OutputOf<QueriesOf<M>[K]>> {
-    let payload: Uint8Array;
-    try {
-      payload = encodeCall(machine, 'query', name, input).payload;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const consistency = options.consistency ?? 'linearizable';
-    return this.port.query({ kind: machine.name, target, payload, consistency }, options) as Promise<
-      OutputOf<QueriesOf<M>[K]>
-    >;
+    return attempt(() =>
+      this.ask(machine.name, target, encodeCall(machine, 'query', name, input).payload, options),
+    ) as Promise<OutputOf<QueriesOf<M>[K]>>;
+  }
+
+  /** Sends a validated command under this session (and fence); the answer moves the session's watermark. */
+  private send(kind: string, target: Target, payload: Uint8Array, options: CallOptions): Promise<unknown> {
+    const session = this.counter.next();
+    const request: CommandRequest = { kind, target, payload, session, ...(this.fence ? { fence: this.fence } : {}) };
+    const answered = () => this.counter.answer(session.sequence);
+    const call = this.port.command(request, options);
+    call.then(answered, answered);
+    return call;
+  }
+
+  private ask(kind: string, target: Target, payload: Uint8Array, options: QueryOptions): Promise<unknown> {
+    return this.port.query({ kind, target, payload, consistency: options.consistency ?? 'linearizable' }, options);
   }
 
   /**
    * A reference to entity `id` of type `entity`: its commands and queries as methods, routed to its shard.
-   * Inputs are checked against the entity's own schemas first, so an error names the entity's field.
+   * Inputs are checked against the entity's own schemas, so an error names the entity's field.
    */
   entity<E extends AnyEntity>(entity: E, id: string): EntityRef<E> {
-    const target: Target = { key: id, shards: entity.shardPrefix };
-    const ref: Record<string, unknown> = { id, entity: entity.name };
-    const machine = entity.machine as AnyMachine;
-    const checked = (ops: Operations, name: string, input: unknown) =>
-      ({
-        id: parseWith(ENTITY_ID, id, entity.name, 'id'),
-        input: parseWith(ops[name]!.input, input, entity.name, name),
-      }) as never;
-    for (const name of Object.keys(entity.commands as Operations)) {
-      ref[name] = (input: unknown, options?: CallOptions) =>
-        attempt(() =>
-          this.execute(machine, target, name as never, checked(entity.commands, name, input), options),
-        );
-    }
-    for (const name of Object.keys(entity.queries as Operations)) {
-      ref[name] = (input: unknown, options?: QueryOptions) =>
-        attempt(() =>
-          this.query(machine, target, name as never, checked(entity.queries, name, input), options),
-        );
-    }
-    return Object.freeze(ref) as EntityRef<E>;
+    const ref = Object.create(entityPrototype(entity)) as EntityHandle;
+    ref.id = id;
+    ref.calls = this;
+    ref.target = { key: id, shards: entity.shardPrefix };
+    return ref as unknown as EntityRef<E>;
   }
+
+  /** @internal An entity operation, validated: used by entity refs. */
+  entityCall(
+    entity: AnyEntity,
+    handle: EntityHandle,
+    type: 'command' | 'query',
+    name: string,
+    input: unknown,
+    options: QueryOptions,
+  ): Promise<unknown> {
+    return attempt(() => {
+      const ops: Operations = type === 'command' ? entity.commands : entity.queries;
+      const value = {
+        id: parseWith(ENTITY_ID, handle.id, entity.name, 'id'),
+        input: parseWith(ops[name]!.input, input, entity.name, name),
+      };
+      const payload = packCall(`${entity.name}.${name}`, name, value);
+      const kind = entity.machine.name;
+      return type === 'command' ? this.send(kind, handle.target, payload, options) : this.ask(kind, handle.target, payload, options);
+    });
+  }
+
 }

@@ -23,6 +23,7 @@ import {
   RequestTimeoutError,
   type RetryPolicy,
   retrying,
+  type Session,
   type Target,
   type Topology,
   UnknownGroupError,
@@ -197,7 +198,7 @@ class ClientPort implements CallPort {
         kind: request.kind,
         group,
         payload: request.payload,
-        ...(request.session ? { session: [request.session.clientId, request.session.sequence] } : {}),
+        ...(request.session ? { session: sessionTuple(request.session) } : {}),
         ...(request.fence ? { fence: [request.fence.group, request.fence.term] } : {}),
       },
       // Without a session a command whose outcome is unknown must not be sent twice.
@@ -335,6 +336,11 @@ class ClientPort implements CallPort {
   }
 }
 
+/** A session as it travels: `[clientId, sequence, ackedBelow]`. */
+function sessionTuple(session: Session): [string, number, number] {
+  return [session.clientId, session.sequence, session.ackedBelow];
+}
+
 /** Bound on membership changes (adding a node waits until it caught up in every group). */
 const MEMBERSHIP_TIMEOUT_MS = 120_000;
 
@@ -436,7 +442,7 @@ export class FlotillaClient extends Calls {
             kind: request.kind,
             group: groupOfTarget(request.target, request.kind, topology()),
             payload: request.payload,
-            ...(request.session ? { session: [request.session.clientId, request.session.sequence] } : {}),
+            ...(request.session ? { session: sessionTuple(request.session) } : {}),
             ...(request.fence ? { fence: [request.fence.group, request.fence.term] } : {}),
           },
           timeout(call),

@@ -18,7 +18,8 @@ import { StoreBackend } from '../src/machines/store-backend.ts';
 export interface Call {
   readonly name: string;
   readonly input: unknown;
-  readonly session?: Session;
+  /** `ackedBelow` defaults to 0: the client has acknowledged nothing. */
+  readonly session?: Omit<Session, 'ackedBelow'> & { readonly ackedBelow?: number };
   readonly fence?: Fence;
   readonly timestampMs?: number;
   readonly term?: number;
@@ -27,7 +28,7 @@ export interface Call {
 /** An envelope as the leader builds it (the call validated against the machine's schema). */
 export function envelope(machine: AnyMachine, call: Call): Uint8Array {
   return encodeEnvelope({
-    session: call.session,
+    session: call.session && { ackedBelow: 0, ...call.session },
     fence: call.fence,
     timestampMs: call.timestampMs ?? 1_000,
     call: encodeCall(machine, 'command', call.name, call.input).payload,

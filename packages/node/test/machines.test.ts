@@ -140,24 +140,53 @@ for (const [name, M, make] of backends) {
       assert.deepEqual(none, { ok: true, value: 11 }, 'without a session every commit applies');
     });
 
-    test('a retry older than the kept window is refused as stale, not applied', async () => {
-      const h = await make(`${name}:window`, 2);
-      for (let s = 1; s <= 140; s++)
-        h.apply(M, { name: 'add', input: { key: 'w', by: 1 }, session: { clientId: 'c', sequence: s } });
-      const [stale] = h.apply(M, {
+    test('what the client acknowledged is forgotten: a late command below it is refused, not applied', async () => {
+      const h = await make(`${name}:acks`, 3);
+      const c = (sequence: number, ackedBelow: number) => ({
         name: 'add',
         input: { key: 'w', by: 1 },
-        session: { clientId: 'c', sequence: 1 },
+        session: { clientId: 'c', sequence, ackedBelow },
       });
-      assert.equal(stale?.ok, false);
-      assert.equal(stale?.ok === false && stale.error.code, 'FLOTILLA_STALE_SESSION');
-      const [recent] = h.apply(M, {
-        name: 'add',
-        input: { key: 'w', by: 1 },
-        session: { clientId: 'c', sequence: 140 },
-      });
-      assert.deepEqual(recent, { ok: true, value: 140 }, 'the newest outcome is still kept');
-      assert.equal(h.instance.query('get', { key: 'w' }), 140);
+      h.apply(M, c(1, 1), c(2, 1), c(3, 1));
+      // Sequences 1 and 2 answered: their outcomes may go; 3 is still in flight and kept.
+      const [fourth] = h.apply(M, c(4, 3));
+      assert.deepEqual(fourth, { ok: true, value: 4 });
+      const [late] = h.apply(M, c(2, 1));
+      assert.equal(
+        late?.ok === false && late.error.code,
+        'FLOTILLA_STALE_SESSION',
+        'a late duplicate below the ack',
+      );
+      const [never] = h.apply(M, c(1, 1));
+      assert.equal(
+        never?.ok === false && never.error.code,
+        'FLOTILLA_STALE_SESSION',
+        'nor a call given up on',
+      );
+      assert.deepEqual(h.apply(M, c(3, 1))[0], { ok: true, value: 3 }, 'the kept outcome answers its retry');
+      // Past the cap of kept outcomes (3 here), the oldest are dropped and become stale.
+      for (let s = 5; s <= 12; s++) h.apply(M, c(s, 3));
+      assert.equal(h.apply(M, c(3, 3))[0]?.ok, false, 'dropped by the cap');
+      assert.deepEqual(h.apply(M, c(12, 3))[0], { ok: true, value: 12 }, 'the newest is kept');
+      assert.equal(h.instance.query('get', { key: 'w' }), 12);
+    });
+
+    test('sparse sequences (a client spread over many groups) are never refused while in flight', async () => {
+      const h = await make(`${name}:sparse`, 4);
+      // This group sees every 100th sequence of one client with 256 calls in flight: none is refused.
+      const outcomes = [];
+      for (let s = 100; s <= 5_000; s += 100)
+        outcomes.push(
+          ...h.apply(M, {
+            name: 'add',
+            input: { key: 's', by: 1 },
+            session: { clientId: 'x', sequence: s, ackedBelow: Math.max(0, s - 256) },
+          }),
+        );
+      assert.ok(
+        outcomes.every((o) => o?.ok),
+        JSON.stringify(outcomes.find((o) => !o?.ok)),
+      );
     });
 
     test('apply that throws or rejects yields a typed application error; the replica goes on', async () => {

@@ -51,10 +51,10 @@ const MemoryKv = defineMachine({
   },
 });
 
-function put(key: string, value: string, session?: Session) {
+function put(key: string, value: string, session?: Omit<Session, 'ackedBelow'>) {
   return {
     call: encodeCall(MemoryKv, 'command', 'put', { key, value }).payload,
-    ...(session ? { session } : {}),
+    ...(session ? { session: { ...session, ackedBelow: 0 } } : {}),
   };
 }
 

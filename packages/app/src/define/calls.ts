@@ -31,6 +31,13 @@ function operation(machine: AnyMachine, type: OperationType, name: string) {
   return op;
 }
 
+/** Encodes an already validated call `[name, input]`, bounded by `bytesMax`. */
+export function packCall(what: string, name: string, input: unknown, bytesMax = CALL_BYTES_MAX): Uint8Array {
+  const payload = packr.pack([name, input]);
+  if (payload.length > bytesMax) throw new PayloadTooLargeError(what, payload.length, bytesMax);
+  return payload;
+}
+
 /** Validates `input` for `machine`'s `name` and encodes the call (`SchemaError` names the failing field). */
 export function encodeCall(
   machine: AnyMachine,

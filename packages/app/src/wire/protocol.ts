@@ -32,7 +32,9 @@ export const API_ARGS = {
     kind,
     ...target,
     payload: bytes,
-    session: z.tuple([z.string().max(64), z.number().int().nonnegative()]).optional(),
+    session: z
+      .tuple([z.string().max(64), z.number().int().nonnegative(), z.number().int().nonnegative()])
+      .optional(),
     fence: z.tuple([groupId, z.number().int().positive()]).optional(),
     timeoutMs,
   }),

@@ -74,7 +74,9 @@ function commandOf(args: ApiArgs<'execute'>): CommandRequest {
     kind: args.kind,
     target: targetOf(args),
     payload: args.payload,
-    ...(args.session ? { session: { clientId: args.session[0], sequence: args.session[1] } } : {}),
+    ...(args.session
+      ? { session: { clientId: args.session[0], sequence: args.session[1], ackedBelow: args.session[2] } }
+      : {}),
     ...(args.fence ? { fence: { group: args.fence[0], term: args.fence[1] } } : {}),
   };
 }

@@ -26,7 +26,14 @@ import {
   UnknownKindError,
   WrongKindError,
 } from '@flotilla/app';
-import { type ConfChange, type GroupId, type NodeId, NotLeaderError, type Status } from '@flotilla/core';
+import {
+  assertNever,
+  type ConfChange,
+  type GroupId,
+  type NodeId,
+  NotLeaderError,
+  type Status,
+} from '@flotilla/core';
 import type { Outcome } from '../machines/outcome.ts';
 import type { Registry } from '../machines/registry.ts';
 import type { ProposeRequest } from '../replicas/replica.ts';
@@ -94,7 +101,13 @@ export class Executor implements CallPort {
       group,
       call: request.call,
       ...(request.session
-        ? { session: [request.session.clientId, request.session.sequence] as [string, number] }
+        ? {
+            session: [request.session.clientId, request.session.sequence, request.session.ackedBelow] as [
+              string,
+              number,
+              number,
+            ],
+          }
         : {}),
       ...(request.fence ? { fence: [request.fence.group, request.fence.term] as [string, number] } : {}),
     };
@@ -223,7 +236,13 @@ export class Executor implements CallPort {
           {
             call: request.call,
             ...(request.session
-              ? { session: { clientId: request.session[0], sequence: request.session[1] } }
+              ? {
+                  session: {
+                    clientId: request.session[0],
+                    sequence: request.session[1],
+                    ackedBelow: request.session[2],
+                  },
+                }
               : {}),
             ...(request.fence ? { fence: { group: request.fence[0], term: request.fence[1] } } : {}),
           },
@@ -241,13 +260,9 @@ export class Executor implements CallPort {
           return s;
         });
       default:
-        return assertNeverRequest(request);
+        return assertNever(request);
     }
   }
-}
-
-function assertNeverRequest(request: never): never {
-  throw new TypeError(`unhandled node request ${JSON.stringify(request)}`);
 }
 
 function sessionAndFence(session: Session | undefined, fence: Fence | undefined): Partial<ProposeRequest> {

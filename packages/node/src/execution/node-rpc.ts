@@ -18,7 +18,7 @@ const packr = new Packr({ useRecords: false });
 
 const group = z.string().min(1).max(100);
 const fence = z.tuple([group, z.number().int().positive()]);
-const session = z.tuple([z.string().max(64), z.number().int().nonnegative()]);
+const session = z.tuple([z.string().max(64), z.number().int().nonnegative(), z.number().int().nonnegative()]);
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be binary');
 
 /** What one node may ask another. */

@@ -3,7 +3,7 @@
  * timestamp the leader stamps at proposal time (so apply reads no clock) and the fencing token of a
  * leader-only actor — then the call itself. No machine decodes or sniffs these; they are fields here.
  *
- *   [version = 1, clientId, sequence, timestampMs, fenceGroup, fenceTerm, call]     (one msgpack array)
+ *   [version = 1, clientId, sequence, ackedBelow, timestampMs, fenceGroup, fenceTerm, call]  (one msgpack array)
  *
  * `call` is the `[name, input]` array exactly as validated (see @flotilla/app `encodeCall`): the leader
  * appends its bytes after the six header fields without re-encoding it.
@@ -15,10 +15,10 @@ import { Packr } from 'msgpackr';
 
 const packr = new Packr({ useRecords: false });
 const VERSION = 1;
-const FIELDS = 7;
-/** msgpack fixarray headers: six fields packed, seven once the call is appended. */
-const FIXARRAY_6 = 0x96;
-const FIXARRAY_7 = 0x97;
+const FIELDS = 8;
+/** msgpack fixarray headers: seven fields packed, eight once the call is appended. */
+const FIXARRAY_HEAD = 0x97;
+const FIXARRAY_WHOLE = 0x98;
 
 /** Operation name of the framework's checkpoint entry (user operations are identifiers: no clash). */
 export const CHECKPOINT_OPERATION = '\u0000checkpoint';
@@ -26,6 +26,8 @@ export const CHECKPOINT_OPERATION = '\u0000checkpoint';
 export interface Envelope {
   readonly clientId: string;
   readonly sequence: number;
+  /** Every sequence of the client below this one has been answered (see `Session`). */
+  readonly ackedBelow: number;
   readonly timestampMs: number;
   readonly fence: { readonly group: GroupId; readonly term: number } | undefined;
   readonly name: string;
@@ -44,14 +46,15 @@ export function encodeEnvelope(options: {
     VERSION,
     session?.clientId ?? '',
     session?.sequence ?? 0,
+    session?.ackedBelow ?? 0,
     options.timestampMs,
     fence?.group ?? '',
     fence?.term ?? 0,
   ]);
-  assert(head[0] === FIXARRAY_6, 'envelope header is a fixarray of six');
+  assert(head[0] === FIXARRAY_HEAD, 'envelope header is a fixarray of seven');
   const data = new Uint8Array(head.length + call.length);
   data.set(head, 0);
-  data[0] = FIXARRAY_7;
+  data[0] = FIXARRAY_WHOLE;
   data.set(call, head.length);
   return data;
 }
@@ -66,8 +69,8 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   }
   if (!Array.isArray(t) || t.length !== FIELDS || t[0] !== VERSION)
     throw new ProtocolError(`a command envelope is a version-${VERSION} tuple of ${FIELDS}`);
-  const [, clientId, sequence, timestampMs, fenceGroup, fenceTerm, call] = t as unknown[];
-  if (typeof clientId !== 'string' || !isUint(sequence) || typeof timestampMs !== 'number')
+  const [, clientId, sequence, ackedBelow, timestampMs, fenceGroup, fenceTerm, call] = t as unknown[];
+  if (typeof clientId !== 'string' || !isUint(sequence) || !isUint(ackedBelow) || typeof timestampMs !== 'number')
     throw new ProtocolError('command envelope session or timestamp has a bad type');
   if (typeof fenceGroup !== 'string' || !isUint(fenceTerm))
     throw new ProtocolError('command envelope fence has a bad type');
@@ -76,6 +79,7 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   return {
     clientId,
     sequence,
+    ackedBelow,
     timestampMs,
     fence: fenceGroup === '' ? undefined : { group: fenceGroup, term: fenceTerm },
     name: call[0],

@@ -156,7 +156,7 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     const sessions = this.backend.sessions;
     const withSession = env.clientId !== '';
     if (withSession) {
-      const verdict = sessions.check(env.clientId, env.sequence);
+      const verdict = sessions.check(env.clientId, env.sequence, env.ackedBelow);
       if (verdict.kind === 'duplicate') return verdict.outcome;
       if (verdict.kind === 'stale') {
         const stale = failure(new StaleSessionError(this.group, env.clientId, env.sequence));
@@ -165,7 +165,8 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     }
     const outcome = this.run(c, env, state);
     const encoded = encodeOutcome(outcome);
-    if (withSession) sessions.record(env.clientId, env.sequence, outcome, encoded, c.index, meta.timestampMs);
+    if (withSession)
+      sessions.record(env.clientId, env.sequence, env.ackedBelow, outcome, encoded, c.index, meta.timestampMs);
     return this.fold(c.index, outcome, encoded);
   }
 

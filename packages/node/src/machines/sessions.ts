@@ -1,8 +1,9 @@
 /**
- * Client sessions for exactly-once apply (thesis §6.3), kept by the framework for every machine: a command
- * carries (client id, sequence); the outcome of each of a client's last `windowMax` sequences is kept, so a
- * retried command returns the stored outcome instead of applying twice. Two tables, one contract: in memory
- * (snapshotted with the machine) and in the machine's LMDB store (committed with the applied index).
+ * Client sessions for exactly-once apply (Raft thesis §6.3), kept by the framework for every machine: a
+ * command carries (client id, sequence, ackedBelow); the outcome of each call the client has not yet
+ * acknowledged is kept, so a retried command returns the stored outcome instead of applying twice, and one
+ * below the acknowledgement is refused. Two tables, one contract: in memory (snapshotted with the machine)
+ * and in the machine's LMDB store (committed with the applied index).
  */
 import type { KvView } from '@flotilla/storage-lmdb';
 import { decodeOutcome, encodeOutcome, type Outcome } from './outcome.ts';
@@ -12,7 +13,7 @@ import { frameworkKey } from './store-keys.ts';
 export type SessionVerdict =
   | { readonly kind: 'new' }
   | { readonly kind: 'duplicate'; readonly outcome: Outcome }
-  /** Older than every outcome still kept: it may have been applied, and its outcome is gone. */
+  /** Below what the client acknowledged, with its outcome gone: a late retry, or a call it gave up on. */
   | { readonly kind: 'stale' };
 
 const NEW: SessionVerdict = Object.freeze({ kind: 'new' });
@@ -21,16 +22,20 @@ const STALE: SessionVerdict = Object.freeze({ kind: 'stale' });
 export interface SessionLimits {
   /** Clients remembered by a memory machine (least recently active evicted first, a tenth at a time). */
   readonly sessionsMax: number;
-  /** Outcomes kept per client: at least the client's commands in flight. */
+  /**
+   * Outcomes kept per client, a cap: a client acknowledges its answers (`ackedBelow`), so it normally keeps
+   * no more than its calls in flight; past the cap the oldest are dropped and their sequences become stale.
+   */
   readonly windowMax: number;
   /** A store machine forgets a client idle this long in log time (its retries are long over by then). */
   readonly idleMs: number;
 }
 
-export const SESSION_DEFAULTS: SessionLimits = { sessionsMax: 1_000, windowMax: 1_024, idleMs: 15 * 60_000 };
+export const SESSION_DEFAULTS: SessionLimits = { sessionsMax: 1_000, windowMax: 4_096, idleMs: 15 * 60_000 };
 
 export interface SessionTable {
-  check(clientId: string, sequence: number): SessionVerdict;
+  /** What (clientId, sequence) is here, given that the client has every answer below `ackedBelow`. */
+  check(clientId: string, sequence: number, ackedBelow: number): SessionVerdict;
   /**
    * Records the outcome of a command newly applied at log time `timestampMs`; `encoded` is the outcome as
    * `encodeOutcome` makes it (already made for the outcome hash: the store keeps those bytes).
@@ -38,6 +43,7 @@ export interface SessionTable {
   record(
     clientId: string,
     sequence: number,
+    ackedBelow: number,
     outcome: Outcome,
     encoded: Uint8Array,
     index: number,
@@ -48,13 +54,24 @@ export interface SessionTable {
 }
 
 interface Window {
-  evictedUpTo: number;
-  maxSequence: number;
+  ackedBelow: number;
+  /** Kept outcomes by sequence, roughly in sequence order (calls are issued in order). */
   results: Map<number, Outcome>;
   lastIndex: number;
 }
 
-/** The memory table: per client a window of outcomes; bounded by `sessionsMax` clients. */
+/** Drops the outcomes below `w.ackedBelow` from the front of the window (they are in sequence order). */
+function prune<V>(results: Map<number, V>, below: number): number[] {
+  const dropped: number[] = [];
+  for (const sequence of results.keys()) {
+    if (sequence >= below) break;
+    dropped.push(sequence);
+  }
+  for (const sequence of dropped) results.delete(sequence);
+  return dropped;
+}
+
+/** The memory table: per client the outcomes it has not acknowledged; bounded by `sessionsMax` clients. */
 export class MemorySessions implements SessionTable {
   private sessions = new Map<string, Window>();
 
@@ -64,78 +81,76 @@ export class MemorySessions implements SessionTable {
     return this.sessions.size;
   }
 
-  check(clientId: string, sequence: number): SessionVerdict {
-    const window = this.sessions.get(clientId);
-    if (!window) return NEW;
-    const outcome = window.results.get(sequence);
+  check(clientId: string, sequence: number, ackedBelow: number): SessionVerdict {
+    const w = this.sessions.get(clientId);
+    const outcome = w?.results.get(sequence);
     if (outcome !== undefined) return { kind: 'duplicate', outcome };
-    return sequence <= window.evictedUpTo ? STALE : NEW;
+    return sequence < Math.max(w?.ackedBelow ?? 0, ackedBelow) ? STALE : NEW;
   }
 
   sweepIdle(): void {}
 
-  record(clientId: string, sequence: number, outcome: Outcome, _encoded: Uint8Array, index: number): void {
+  record(
+    clientId: string,
+    sequence: number,
+    ackedBelow: number,
+    outcome: Outcome,
+    _encoded: Uint8Array,
+    index: number,
+  ): void {
     let w = this.sessions.get(clientId);
     if (!w) {
-      w = { evictedUpTo: 0, maxSequence: 0, results: new Map(), lastIndex: index };
+      w = { ackedBelow: 0, results: new Map(), lastIndex: index };
       this.sessions.set(clientId, w);
       if (this.sessions.size > this.limits.sessionsMax) this.evictLeastRecent();
     }
     w.lastIndex = index;
     w.results.set(sequence, outcome);
-    if (sequence <= w.maxSequence) return;
-    w.maxSequence = sequence;
-    const floor = sequence - this.limits.windowMax;
-    if (floor <= w.evictedUpTo) return;
-    // Usually exactly one outcome leaves the window; a client that skipped ahead sweeps what is left behind.
-    if (floor - w.evictedUpTo <= w.results.size) {
-      for (let s = w.evictedUpTo + 1; s <= floor; s++) w.results.delete(s);
-    } else {
-      for (const s of w.results.keys()) if (s <= floor) w.results.delete(s);
+    if (ackedBelow > w.ackedBelow) {
+      w.ackedBelow = ackedBelow;
+      prune(w.results, ackedBelow);
     }
-    w.evictedUpTo = floor;
+    if (w.results.size > this.limits.windowMax) {
+      const oldest = Math.min(...w.results.keys());
+      w.results.delete(oldest);
+      w.ackedBelow = Math.max(w.ackedBelow, oldest + 1);
+    }
   }
 
   /** Evicts the least recently active tenth (deterministic: every replica applies the same commands). */
   private evictLeastRecent(): void {
-    const byAge = [...this.sessions].sort(
-      (a, b) => a[1].lastIndex - b[1].lastIndex || (a[0] < b[0] ? -1 : 1),
-    );
+    const byAge = [...this.sessions].sort((a, b) => a[1].lastIndex - b[1].lastIndex || (a[0] < b[0] ? -1 : 1));
     const max = this.limits.sessionsMax;
     const count = Math.max(1, Math.ceil(max / 10), this.sessions.size - max);
     for (const [id] of byAge.slice(0, count)) this.sessions.delete(id);
   }
 
-  /** Plain data for a snapshot: [client, evictedUpTo, [[sequence, outcome]…], lastIndex]. */
+  /** Plain data for a snapshot: [client, ackedBelow, [[sequence, outcome]…], lastIndex]. */
   toSnapshot(): [string, number, [number, Outcome][], number][] {
-    return [...this.sessions].map(([id, s]) => [id, s.evictedUpTo, [...s.results], s.lastIndex]);
+    return [...this.sessions].map(([id, s]) => [id, s.ackedBelow, [...s.results], s.lastIndex]);
   }
 
   restore(rows: readonly [string, number, [number, Outcome][], number][]): void {
     this.sessions = new Map(
-      rows.map(([id, evictedUpTo, results, lastIndex]) => {
-        const maxSequence = results.reduce((m, [s]) => Math.max(m, s), evictedUpTo);
-        return [id, { evictedUpTo, maxSequence, results: new Map(results), lastIndex }];
-      }),
+      rows.map(([id, ackedBelow, results, lastIndex]) => [id, { ackedBelow, results: new Map(results), lastIndex }]),
     );
   }
 }
 
 /**
  * The store table, in the machine's own LMDB key space (so it commits with the applied index):
- *   [S, client, sequence]   → outcome                   one per kept outcome
- *   [C, client]             → [evictedUpTo, lastSecond]
- *   [A, lastSecond, client] → 1                         the age index, moved at most once per second
+ *   [S, client, sequence]   → outcome                     one per kept outcome
+ *   [C, client]             → [ackedBelow, lastSecond]    written every `ACK_PERSIST_EVERY` acknowledgements
+ *   [A, lastSecond, client] → 1                           the age index, moved at most once per second
  * The store is written, not read, on the hot path: a window per client is kept in memory (bounded, least
- * recently used dropped) and loaded from the store on first use after a restart. A command then costs one
- * put of its outcome; outcomes leave the window `EVICT_CHUNK` at a time; clients idle for `idleMs` of log
- * time are swept once per second of log time, a few at a time, deterministically.
+ * recently used dropped) and loaded from the store on first use after a restart. An outcome leaves the store
+ * only below the acknowledgement the store holds, so a restart never mistakes a kept call for a new one.
  */
 export class StoreSessions implements SessionTable {
   /** Idle clients swept per sweep. */
   private static readonly SWEEP_CLIENTS_MAX = 16;
-  /** Outcomes evicted together once they fall out of the window. */
-  private static readonly EVICT_CHUNK = 64;
+  /** Acknowledgements that move before the client record (and the outcomes below it) is written. */
+  private static readonly ACK_PERSIST_EVERY = 64;
   private readonly windows = new Map<string, StoreWindow>();
   /** The client touched last (most commands in a row come from one client: skip re-ordering the map). */
   private lastTouched: string | undefined;
@@ -152,20 +167,19 @@ export class StoreSessions implements SessionTable {
     this.lastTouched = undefined;
   }
 
-  check(clientId: string, sequence: number): SessionVerdict {
+  check(clientId: string, sequence: number, ackedBelow: number): SessionVerdict {
     const w = this.window(clientId);
-    if (w === undefined) return NEW;
-    const kept = w.sequences.has(sequence);
-    if (kept) {
+    if (w?.sequences.has(sequence)) {
       const stored = this.view().get(frameworkKey('S', clientId, sequence));
       if (stored !== undefined) return { kind: 'duplicate', outcome: decodeOutcome(stored) };
     }
-    return sequence <= w.evictedUpTo ? STALE : NEW;
+    return sequence < Math.max(w?.ackedBelow ?? 0, ackedBelow) ? STALE : NEW;
   }
 
   record(
     clientId: string,
     sequence: number,
+    ackedBelow: number,
     _outcome: Outcome,
     encoded: Uint8Array,
     _index: number,
@@ -175,29 +189,32 @@ export class StoreSessions implements SessionTable {
     kv.put(frameworkKey('S', clientId, sequence), encoded);
     const second = Math.floor(timestampMs / 1000);
     const known = this.window(clientId);
-    const w = known ?? { evictedUpTo: 0, lastSecond: -1, sequences: new Set<number>() };
+    const w = known ?? { ackedBelow: 0, persistedAck: 0, lastSecond: -1, sequences: new Set<number>() };
     w.sequences.add(sequence);
     this.touch(clientId, w);
-    let changed = known === undefined;
-    const chunk = StoreSessions.EVICT_CHUNK;
-    const floor = Math.floor((sequence - this.limits.windowMax) / chunk) * chunk;
-    if (floor > w.evictedUpTo) {
-      for (const s of w.sequences) {
-        if (s > floor) continue;
-        kv.delete(frameworkKey('S', clientId, s));
-        w.sequences.delete(s);
-      }
-      w.evictedUpTo = floor;
-      changed = true;
+    w.ackedBelow = Math.max(w.ackedBelow, ackedBelow);
+    if (w.sequences.size > this.limits.windowMax) {
+      const oldest = Math.min(...w.sequences);
+      w.ackedBelow = Math.max(w.ackedBelow, oldest + 1);
     }
+    const persist =
+      known === undefined ||
+      w.lastSecond !== second ||
+      w.ackedBelow - w.persistedAck >= StoreSessions.ACK_PERSIST_EVERY ||
+      w.sequences.size > this.limits.windowMax;
+    if (!persist) return;
     if (w.lastSecond !== second) {
       if (w.lastSecond >= 0) kv.delete(frameworkKey('A', w.lastSecond, clientId));
       kv.put(frameworkKey('A', second, clientId), ONE);
       w.lastSecond = second;
-      changed = true;
     }
-    if (changed)
-      kv.put(frameworkKey('C', clientId), encodeOutcome({ ok: true, value: [w.evictedUpTo, second] }));
+    kv.put(frameworkKey('C', clientId), encodeOutcome({ ok: true, value: [w.ackedBelow, second] }));
+    w.persistedAck = w.ackedBelow;
+    for (const s of w.sequences) {
+      if (s >= w.persistedAck) continue;
+      kv.delete(frameworkKey('S', clientId, s));
+      w.sequences.delete(s);
+    }
   }
 
   sweepIdle(timestampMs: number): void {
@@ -207,11 +224,7 @@ export class StoreSessions implements SessionTable {
     const kv = this.view();
     const before = Math.floor((timestampMs - this.limits.idleMs) / 1000);
     const idle = [
-      ...kv.range({
-        start: frameworkKey('A'),
-        end: frameworkKey('A', before),
-        limit: StoreSessions.SWEEP_CLIENTS_MAX,
-      }),
+      ...kv.range({ start: frameworkKey('A'), end: frameworkKey('A', before), limit: StoreSessions.SWEEP_CLIENTS_MAX }),
     ];
     for (const { key } of idle) {
       const [, lastSecond, clientId] = key as [string, number, string];
@@ -232,14 +245,11 @@ export class StoreSessions implements SessionTable {
     const stored = kv.get(frameworkKey('C', clientId));
     if (stored === undefined) return undefined;
     const outcome = decodeOutcome(stored);
-    const [evictedUpTo, lastSecond] = outcome.ok ? (outcome.value as [number, number]) : [0, -1];
+    const [ackedBelow, lastSecond] = outcome.ok ? (outcome.value as [number, number]) : [0, -1];
     const sequences = new Set<number>();
-    const range = {
-      start: frameworkKey('S', clientId),
-      end: frameworkKey('S', clientId, Number.MAX_SAFE_INTEGER),
-    };
+    const range = { start: frameworkKey('S', clientId), end: frameworkKey('S', clientId, Number.MAX_SAFE_INTEGER) };
     for (const { key } of kv.range(range)) sequences.add((key as [string, string, number])[2]);
-    const w = { evictedUpTo, lastSecond, sequences };
+    const w = { ackedBelow, persistedAck: ackedBelow, lastSecond, sequences };
     this.touch(clientId, w);
     return w;
   }
@@ -255,7 +265,10 @@ export class StoreSessions implements SessionTable {
 }
 
 interface StoreWindow {
-  evictedUpTo: number;
+  /** What the client has acknowledged (exact, in memory). */
+  ackedBelow: number;
+  /** What the store's client record says: outcomes below it are gone from the store. */
+  persistedAck: number;
   lastSecond: number;
   /** Sequences whose outcomes the store keeps. */
   readonly sequences: Set<number>;
