@@ -220,7 +220,13 @@ export class Calls {
   /** Sends a validated command under this session (and fence); the answer moves the session's watermark. */
   private send(kind: string, target: Target, payload: Uint8Array, options: CallOptions): Promise<unknown> {
     const session = this.counter.next();
-    const request: CommandRequest = { kind, target, payload, session, ...(this.fence ? { fence: this.fence } : {}) };
+    const request: CommandRequest = {
+      kind,
+      target,
+      payload,
+      session,
+      ...(this.fence ? { fence: this.fence } : {}),
+    };
     const answered = () => this.counter.answer(session.sequence);
     const call = this.port.command(request, options);
     call.then(answered, answered);
@@ -228,7 +234,10 @@ export class Calls {
   }
 
   private ask(kind: string, target: Target, payload: Uint8Array, options: QueryOptions): Promise<unknown> {
-    return this.port.query({ kind, target, payload, consistency: options.consistency ?? 'linearizable' }, options);
+    return this.port.query(
+      { kind, target, payload, consistency: options.consistency ?? 'linearizable' },
+      options,
+    );
   }
 
   /**
@@ -260,8 +269,9 @@ export class Calls {
       };
       const payload = packCall(`${entity.name}.${name}`, name, value);
       const kind = entity.machine.name;
-      return type === 'command' ? this.send(kind, handle.target, payload, options) : this.ask(kind, handle.target, payload, options);
+      return type === 'command'
+        ? this.send(kind, handle.target, payload, options)
+        : this.ask(kind, handle.target, payload, options);
     });
   }
-
 }

@@ -305,11 +305,13 @@ export class FlotillaNode {
   private async ensureAppLayout(): Promise<void> {
     const { groups, shards } = this.app;
     const missing = () =>
-      groups.some((g) => !this.catalog.groups.has(g.id)) || shards.some((s) => !this.catalog.shards.has(s.prefix));
+      groups.some((g) => !this.catalog.groups.has(g.id)) ||
+      shards.some((s) => !this.catalog.shards.has(s.prefix));
     for (let attempt = 0; missing() && !this.stopped; attempt++) {
       try {
         for (const g of groups)
-          if (!this.catalog.groups.has(g.id)) await this.calls.execute(CatalogMachine, CATALOG_GROUP, 'createGroup', g);
+          if (!this.catalog.groups.has(g.id))
+            await this.calls.execute(CatalogMachine, CATALOG_GROUP, 'createGroup', g);
         for (const s of shards)
           if (!this.catalog.shards.has(s.prefix))
             await this.calls.execute(CatalogMachine, CATALOG_GROUP, 'createShards', s);

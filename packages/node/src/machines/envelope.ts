@@ -70,7 +70,12 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   if (!Array.isArray(t) || t.length !== FIELDS || t[0] !== VERSION)
     throw new ProtocolError(`a command envelope is a version-${VERSION} tuple of ${FIELDS}`);
   const [, clientId, sequence, ackedBelow, timestampMs, fenceGroup, fenceTerm, call] = t as unknown[];
-  if (typeof clientId !== 'string' || !isUint(sequence) || !isUint(ackedBelow) || typeof timestampMs !== 'number')
+  if (
+    typeof clientId !== 'string' ||
+    !isUint(sequence) ||
+    !isUint(ackedBelow) ||
+    typeof timestampMs !== 'number'
+  )
     throw new ProtocolError('command envelope session or timestamp has a bad type');
   if (typeof fenceGroup !== 'string' || !isUint(fenceTerm))
     throw new ProtocolError('command envelope fence has a bad type');

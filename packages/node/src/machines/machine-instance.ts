@@ -166,7 +166,15 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     const outcome = this.run(c, env, state);
     const encoded = encodeOutcome(outcome);
     if (withSession)
-      sessions.record(env.clientId, env.sequence, env.ackedBelow, outcome, encoded, c.index, meta.timestampMs);
+      sessions.record(
+        env.clientId,
+        env.sequence,
+        env.ackedBelow,
+        outcome,
+        encoded,
+        c.index,
+        meta.timestampMs,
+      );
     return this.fold(c.index, outcome, encoded);
   }
 

@@ -119,7 +119,9 @@ export class MemorySessions implements SessionTable {
 
   /** Evicts the least recently active tenth (deterministic: every replica applies the same commands). */
   private evictLeastRecent(): void {
-    const byAge = [...this.sessions].sort((a, b) => a[1].lastIndex - b[1].lastIndex || (a[0] < b[0] ? -1 : 1));
+    const byAge = [...this.sessions].sort(
+      (a, b) => a[1].lastIndex - b[1].lastIndex || (a[0] < b[0] ? -1 : 1),
+    );
     const max = this.limits.sessionsMax;
     const count = Math.max(1, Math.ceil(max / 10), this.sessions.size - max);
     for (const [id] of byAge.slice(0, count)) this.sessions.delete(id);
@@ -132,7 +134,10 @@ export class MemorySessions implements SessionTable {
 
   restore(rows: readonly [string, number, [number, Outcome][], number][]): void {
     this.sessions = new Map(
-      rows.map(([id, ackedBelow, results, lastIndex]) => [id, { ackedBelow, results: new Map(results), lastIndex }]),
+      rows.map(([id, ackedBelow, results, lastIndex]) => [
+        id,
+        { ackedBelow, results: new Map(results), lastIndex },
+      ]),
     );
   }
 }
@@ -224,7 +229,11 @@ export class StoreSessions implements SessionTable {
     const kv = this.view();
     const before = Math.floor((timestampMs - this.limits.idleMs) / 1000);
     const idle = [
-      ...kv.range({ start: frameworkKey('A'), end: frameworkKey('A', before), limit: StoreSessions.SWEEP_CLIENTS_MAX }),
+      ...kv.range({
+        start: frameworkKey('A'),
+        end: frameworkKey('A', before),
+        limit: StoreSessions.SWEEP_CLIENTS_MAX,
+      }),
     ];
     for (const { key } of idle) {
       const [, lastSecond, clientId] = key as [string, number, string];
@@ -247,7 +256,10 @@ export class StoreSessions implements SessionTable {
     const outcome = decodeOutcome(stored);
     const [ackedBelow, lastSecond] = outcome.ok ? (outcome.value as [number, number]) : [0, -1];
     const sequences = new Set<number>();
-    const range = { start: frameworkKey('S', clientId), end: frameworkKey('S', clientId, Number.MAX_SAFE_INTEGER) };
+    const range = {
+      start: frameworkKey('S', clientId),
+      end: frameworkKey('S', clientId, Number.MAX_SAFE_INTEGER),
+    };
     for (const { key } of kv.range(range)) sequences.add((key as [string, string, number])[2]);
     const w = { ackedBelow, persistedAck: ackedBelow, lastSecond, sequences };
     this.touch(clientId, w);

@@ -192,7 +192,14 @@ function topologyOf(config: NodeConfig, node: FlotillaNode): Topology {
   const nodes: Record<string, string> = {};
   for (const n of catalog.nodes.values()) nodes[String(n.id)] = n.api;
   if (!nodes[String(config.node.id)]) nodes[String(config.node.id)] = config.node.api;
-  return { nodeId: config.node.id, nodes, groups, leaders, shards: [...catalog.shards.values()], ready: node.ready };
+  return {
+    nodeId: config.node.id,
+    nodes,
+    groups,
+    leaders,
+    shards: [...catalog.shards.values()],
+    ready: node.ready,
+  };
 }
 
 function flatten(stats: object, prefix = ''): Record<string, number> {
