@@ -63,7 +63,9 @@ async function withClient<T>(
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({ args: argv, options, allowPositionals: true });
+  // `pnpm start -- --duration 20` passes the `--` through; it would end option parsing here.
+  const args = argv.filter((arg) => arg !== '--');
+  const { positionals, values } = parseArgs({ args, options, allowPositionals: true });
   const command = positionals[0];
   if (values.help || !command) {
     console.log(USAGE);
