@@ -94,6 +94,13 @@ export {
   z,
 } from './define/schema.ts';
 export * from './errors.ts';
+export {
+  type Asker,
+  GATEWAY_CALL_TIMEOUT_MS,
+  type GatewayReply,
+  type GatewayRequest,
+  gatewayCalls,
+} from './gateway.ts';
 export { backoffMs, type RetryPolicy, retrying, sleep } from './retry.ts';
 export {
   API_ARGS,

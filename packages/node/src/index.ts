@@ -21,7 +21,7 @@ export {
   type PeerDirectory,
   type RefusedReplica,
 } from './cluster/node.ts';
-export { type Asker, GatewayActor, type GatewayMessage, gatewayCalls } from './execution/gateway.ts';
+export { GatewayActor, type GatewayMessage } from './execution/gateway.ts';
 export type { LeadershipEvent } from './execution/leader-actors.ts';
 export type { DivergenceReport } from './machines/machine-instance.ts';
 export type { AppRef } from './machines/registry.ts';

@@ -28,6 +28,7 @@ export {
 } from './kv-state-machine.ts';
 export { type NodeStorage, openStorage } from './node-storage.ts';
 export { DEFAULTS, type StorageLogger, type StorageOptions } from './options.ts';
+export { type PendingWrite, SortedWrites } from './sorted-writes.ts';
 export { crc32c } from './wal/crc32c.ts';
 export type { WalFileIo } from './wal/file-io.ts';
 export { WalGroupStorage } from './wal/group-storage.ts';

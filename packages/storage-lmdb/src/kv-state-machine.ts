@@ -11,20 +11,11 @@ import { Packr } from 'msgpackr';
 import type { Env, SmKey } from './env.ts';
 import { CorruptValueError } from './errors.ts';
 import type { Janitor } from './janitor.ts';
+import { type KvKey, type KvRange, keyId, overlay, parts } from './kv-keys.ts';
 import { MAX_KEY_NUMBER } from './recover.ts';
+import { SortedWrites } from './sorted-writes.ts';
 import type { Committable, StateCommitter } from './state-committer.ts';
 import type { WriteQueue } from './write-queue.ts';
-
-/** Keys of the state machine: a string, a number, or a tuple of them (ordered element by element). */
-export type KvKey = string | number | readonly (string | number)[];
-
-/** A range of keys: `start <= key < end`, in key order (or reversed), at most `limit` entries. */
-export interface KvRange {
-  readonly start?: KvKey;
-  readonly end?: KvKey;
-  readonly limit?: number;
-  readonly reverse?: boolean;
-}
 
 /** What an apply function sees: the state as of the previous command, plus its own writes. */
 export interface KvView {
@@ -59,31 +50,11 @@ interface Pending {
   readonly seq: number;
 }
 
+export type { KvKey, KvRange } from './kv-keys.ts';
+export { compareKvKeys, inRange, keyId, overlay } from './kv-keys.ts';
+
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 const FRESH: readonly [number, number] = [1, 0];
-
-/** Separates the parts of a tuple key's id (a part holding it falls back to JSON). */
-const PART = '\u0001';
-
-/**
- * One string per key, so that `'1'`, `1` and `['1']` are three keys (as they are in LMDB). Hot: every read
- * and write of a store machine computes one, so tuples are joined rather than serialized.
- */
-export function keyId(key: KvKey): string {
-  if (typeof key === 'string') return `s${key}`;
-  if (typeof key === 'number') return `n${key}`;
-  let id = 't';
-  for (const part of key) {
-    if (typeof part === 'number') id += `${PART}#${part}`;
-    else if (part.includes(PART)) return `j${JSON.stringify(key)}`;
-    else id += `${PART}${part}`;
-  }
-  return id;
-}
-
-function parts(key: KvKey): readonly (string | number)[] {
-  return typeof key === 'object' ? key : [key];
-}
 
 /** The LMDB key of `key` in generation `gen` of `group`: `[group, gen, ...key]`. */
 function lmdbKey(group: GroupId, gen: number, key: KvKey): SmKey {
@@ -95,52 +66,6 @@ function userKey(key: readonly unknown[]): KvKey {
   return rest.length === 1 ? rest[0]! : rest;
 }
 
-/** Key order as LMDB has it (tuples element by element). */
-export function compareKvKeys(a: KvKey, b: KvKey): number {
-  return compareKeys(parts(a) as never, parts(b) as never);
-}
-
-export function inRange(key: KvKey, range: KvRange): boolean {
-  if (range.start !== undefined && compareKvKeys(key, range.start) < 0) return false;
-  if (range.end !== undefined && compareKvKeys(key, range.end) >= 0) return false;
-  return true;
-}
-
-/**
- * `base` (sorted as asked) with `changes` laid over it: a change replaces or deletes the base entry of the
- * same key, and inserts a new one in order. `changes` holds only keys in the range.
- */
-export function* overlay(
-  base: Iterable<{ key: KvKey; value: Uint8Array }>,
-  changes: readonly { key: KvKey; value: Uint8Array | null }[],
-  range: KvRange,
-): Generator<{ key: KvKey; value: Uint8Array }> {
-  const sign = range.reverse ? -1 : 1;
-  const sorted = [...changes].sort((a, b) => sign * compareKvKeys(a.key, b.key));
-  const changed = new Set(sorted.map((c) => keyId(c.key)));
-  let next = 0;
-  let left = range.limit ?? Number.POSITIVE_INFINITY;
-  if (left <= 0) return;
-  for (const entry of base) {
-    while (next < sorted.length && sign * compareKvKeys(sorted[next]!.key, entry.key) < 0) {
-      const c = sorted[next++]!;
-      if (c.value !== null) {
-        yield { key: c.key, value: c.value };
-        if (--left <= 0) return;
-      }
-    }
-    if (changed.has(keyId(entry.key))) continue;
-    yield entry;
-    if (--left <= 0) return;
-  }
-  for (; next < sorted.length; next++) {
-    const c = sorted[next]!;
-    if (c.value === null) continue;
-    yield { key: c.key, value: c.value };
-    if (--left <= 0) return;
-  }
-}
-
 export class KvStateMachine<Result = unknown> implements StateMachine<Result>, Committable {
   private readonly ctx: KvContext;
   private readonly applyFn: KvApply<Result>;
@@ -149,7 +74,7 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
   private applied: number;
   private durableApplied: number;
   private seq = 0;
-  private readonly overlayed = new Map<string, Pending>();
+  private readonly overlayed = new SortedWrites<Pending>();
   private lastWrite: Promise<void> = Promise.resolve();
   private staged: Staged | undefined;
 
@@ -180,14 +105,14 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
 
   /** Reads a key of the current state (including applied writes not yet durable). */
   get(key: KvKey): Uint8Array | undefined {
-    const pending = this.overlayed.get(keyId(key));
+    const pending = this.overlayed.get(key);
     if (pending !== undefined) return pending.value ?? undefined;
     return this.ctx.env.sm.getBinary(lmdbKey(this.ctx.group, this.gen, key));
   }
 
   /** Entries of the current state in key order (applied writes not yet durable included). */
   range(range: KvRange = {}): Iterable<{ key: KvKey; value: Uint8Array }> {
-    const changes = [...this.overlayed.values()].filter((p) => inRange(p.key, range));
+    const changes = this.overlayed.inRange(range);
     return overlay(this.durableRange(range, changes.length), changes, range);
   }
 
@@ -212,16 +137,16 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
 
   apply(commands: readonly Command[]): Result[] {
     if (commands.length === 0) return [];
-    const writes = new Map<string, { key: KvKey; value: Uint8Array | null }>();
+    const writes = new SortedWrites();
     const view: KvView = {
       get: (key) => {
-        const w = writes.get(keyId(key));
+        const w = writes.get(key);
         return w !== undefined ? (w.value ?? undefined) : this.get(key);
       },
-      put: (key, value) => void writes.set(keyId(key), { key, value: value.slice() }),
-      delete: (key) => void writes.set(keyId(key), { key, value: null }),
+      put: (key, value) => writes.set({ key, value: value.slice() }),
+      delete: (key) => writes.set({ key, value: null }),
       range: (range) => {
-        const changes = [...writes.values()].filter((w) => inRange(w.key, range));
+        const changes = writes.inRange(range);
         const hidden = changes.length;
         const base = this.range(
           range.limit === undefined ? range : { ...range, limit: range.limit + hidden },
@@ -256,7 +181,7 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
     for (const w of writes) {
       const id = keyId(w.key);
       staged.writes.set(id, w);
-      this.overlayed.set(id, { key: w.key, value: w.value, seq: staged.seq });
+      this.overlayed.set({ key: w.key, value: w.value, seq: staged.seq });
     }
     staged.applied = applied;
     this.applied = applied;
@@ -302,7 +227,7 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
     const seq = stagedSeq ?? ++this.seq;
     const gen = this.gen;
     if (stagedSeq === undefined) {
-      for (const w of writes) this.overlayed.set(keyId(w.key), { key: w.key, value: w.value, seq });
+      for (const w of writes) this.overlayed.set({ key: w.key, value: w.value, seq });
       this.applied = applied;
     }
     const write = queue.short(() => {
@@ -316,7 +241,7 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
       if (applied > this.durableApplied || fresh) this.durableApplied = applied;
       for (const w of writes) {
         const id = keyId(w.key);
-        if (this.overlayed.get(id)?.seq === seq) this.overlayed.delete(id);
+        if (this.overlayed.getById(id)?.seq === seq) this.overlayed.deleteById(id);
       }
     });
     // Marked handled here; `flushed()` still rejects for whoever awaits it.

@@ -4,7 +4,7 @@
  * the handler returns — a command that throws leaves no trace in the store.
  */
 import { decodeValue, encodeValue, type MachineStore, type StoreKey } from '@flotilla/app';
-import { inRange, type KvKey, type KvRange, type KvView, keyId, overlayRange } from '@flotilla/storage-lmdb';
+import { type KvKey, type KvRange, type KvView, overlayRange, SortedWrites } from '@flotilla/storage-lmdb';
 import { isReservedKey } from './store-keys.ts';
 
 function checkKey(key: StoreKey): KvKey {
@@ -60,26 +60,26 @@ export class StoreView implements MachineStore {
 
 /** One command's writes over the batch view: applied to it by `commit`, dropped otherwise. */
 export class CommandLayer implements KvView {
-  private readonly writes = new Map<string, { key: KvKey; value: Uint8Array | null }>();
+  private readonly writes = new SortedWrites();
 
   constructor(private readonly base: KvView) {}
 
   get(key: KvKey): Uint8Array | undefined {
-    const w = this.writes.get(keyId(key));
+    const w = this.writes.get(key);
     return w !== undefined ? (w.value ?? undefined) : this.base.get(key);
   }
 
   put(key: KvKey, value: Uint8Array): void {
-    this.writes.set(keyId(key), { key, value });
+    this.writes.set({ key, value });
   }
 
   delete(key: KvKey): void {
-    this.writes.set(keyId(key), { key, value: null });
+    this.writes.set({ key, value: null });
   }
 
   range(range: KvRange): Iterable<{ readonly key: KvKey; readonly value: Uint8Array }> {
     if (this.writes.size === 0) return this.base.range(range);
-    const changes = [...this.writes.values()].filter((w) => inRange(w.key, range));
+    const changes = this.writes.inRange(range);
     const base = range.limit === undefined ? range : { ...range, limit: range.limit + changes.length };
     return overlayRange(this.base.range(base) as Iterable<{ key: KvKey; value: Uint8Array }>, changes, range);
   }
