@@ -30,6 +30,7 @@ export {
   type ActorRefData,
   type AppDefinition,
   type AppSpec,
+  type DashboardTab,
   defineApp,
   type GroupSelector,
   type GroupSpec,

@@ -11,6 +11,7 @@ import {
   type CommandRequest,
   checkCall,
   decodeRequests,
+  defineApp,
   defineEntity,
   defineMachine,
   encodeRequests,
@@ -18,6 +19,7 @@ import {
   InvalidConfigError,
   InvalidNodeError,
   memory,
+  mergeApps,
   NotLeaderError,
   SchemaError,
   toWireError,
@@ -63,6 +65,35 @@ test('a definition is checked when it is made: names, schemas, a handler for eac
         query: {},
       }),
     /reserved/,
+  );
+});
+
+test('dashboard tabs are checked (the error names the field), duplicates refused, carried by mergeApps', () => {
+  const tab = { id: 'counter', title: 'Counter', script: 'root.append("hi")' };
+  assert.deepEqual(defineApp({ dashboard: [tab] }).dashboard, [tab]);
+  assert.deepEqual(defineApp({}).dashboard, []);
+  const refused = (dashboard: unknown, key: string) =>
+    assert.throws(
+      () => defineApp({ dashboard: dashboard as never }),
+      (e: unknown) => e instanceof InvalidConfigError && e.key === key,
+      key,
+    );
+  refused([{ ...tab, id: 'has space' }], 'dashboard.0.id');
+  refused([{ ...tab, id: '' }], 'dashboard.0.id');
+  refused([{ ...tab, id: 'x'.repeat(33) }], 'dashboard.0.id');
+  refused([tab, { ...tab, id: 7 }], 'dashboard.1.id');
+  refused([{ ...tab, title: ' ' }], 'dashboard.counter.title');
+  refused([{ ...tab, script: undefined }], 'dashboard.counter.script');
+  refused([tab, { ...tab, title: 'Again' }], 'dashboard.counter.id');
+  const other = { id: 'other', title: 'Other', script: '' };
+  const merged = mergeApps(defineApp({ dashboard: [tab] }), defineApp({ dashboard: [other] }));
+  assert.deepEqual(
+    merged.dashboard.map((t) => t.id),
+    ['counter', 'other'],
+  );
+  assert.throws(
+    () => mergeApps(defineApp({ dashboard: [tab] }), defineApp({ dashboard: [tab] })),
+    (e: unknown) => e instanceof InvalidConfigError && e.key === 'dashboard.counter.id',
   );
 });
 

@@ -1,8 +1,9 @@
 /**
  * `defineApp`: everything an application registers with the nodes that run it — machine kinds, entity types,
  * the groups and shard sets to create with the cluster, actors to start on every node, and leader-only
- * actors (started on the leader of each matching group, stopped when it loses leadership, fenced by term).
- * A node loads it by module reference (`[app] module` in its config), on every thread that needs it.
+ * actors (started on the leader of each matching group, stopped when it loses leadership, fenced by term),
+ * and tabs of the admin dashboard. A node loads it by module reference (`[app] module` in its config), on
+ * every thread that needs it.
  */
 import { type GroupId, InvalidConfigError } from '@flotilla/core';
 import type { AnyEntity } from './entity.ts';
@@ -72,6 +73,19 @@ export type LeaderProps<P = unknown> = P & {
 /** What an actor started on every node is constructed with. */
 export type NodeActorProps<P = unknown> = P & { readonly nodeId: number; readonly gateway: ActorRefData };
 
+/**
+ * A tab of the node's admin dashboard. `script` is the body of a browser-side function called once, when the
+ * tab is first opened, with `(root, api)`: `root` the tab's element, `api.call({ kind, target, type, name,
+ * input, consistency? })` a Promise of the call's result (JSON; a failed call rejects with an Error carrying
+ * the typed error's name, code and fields), `api.cluster()` the last `/cluster` view.
+ */
+export interface DashboardTab {
+  /** A short identifier (letters, digits, `_`, `-`; starting with a letter): the tab's element ids use it. */
+  readonly id: string;
+  readonly title: string;
+  readonly script: string;
+}
+
 export interface AppSpec {
   readonly machines?: readonly AnyMachine[];
   readonly entities?: readonly AnyEntity[];
@@ -81,6 +95,8 @@ export interface AppSpec {
   readonly shards?: readonly { readonly prefix: string; readonly count: number; readonly kind: KindRef }[];
   readonly actors?: readonly NodeActorSpec[];
   readonly leaderActors?: readonly LeaderActorSpec[];
+  /** Tabs the admin dashboard shows after its cluster view. */
+  readonly dashboard?: readonly DashboardTab[];
 }
 
 export interface AppDefinition {
@@ -92,6 +108,7 @@ export interface AppDefinition {
   readonly shards: readonly ShardSetSpec[];
   readonly actors: readonly NodeActorSpec[];
   readonly leaderActors: readonly (LeaderActorSpec & { readonly groups: ResolvedSelector })[];
+  readonly dashboard: readonly DashboardTab[];
 }
 
 export type ResolvedSelector =
@@ -119,6 +136,33 @@ export function selects(selector: ResolvedSelector, group: GroupId, kind: string
 }
 
 const ACTOR_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A dashboard tab's id: short, and safe inside element ids and URLs. */
+const TAB_ID = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+/** Longest dashboard tab title (it sits in the tab bar). */
+const TAB_TITLE_CHARS_MAX = 64;
+
+function checkDashboard(tabs: readonly DashboardTab[]): readonly DashboardTab[] {
+  const seen = new Set<string>();
+  return tabs.map((tab, i) => {
+    const id: unknown = tab.id;
+    if (typeof id !== 'string' || !TAB_ID.test(id))
+      throw new InvalidConfigError(
+        `dashboard.${i}.id`,
+        'must be 1-32 characters of A-Z a-z 0-9 _ -, starting with a letter',
+      );
+    if (seen.has(id)) throw new InvalidConfigError(`dashboard.${id}.id`, `tab ${id} is defined twice`);
+    seen.add(id);
+    const title: unknown = tab.title;
+    if (typeof title !== 'string' || title.trim() === '' || title.length > TAB_TITLE_CHARS_MAX)
+      throw new InvalidConfigError(
+        `dashboard.${id}.title`,
+        `must be a non-empty string of at most ${TAB_TITLE_CHARS_MAX} characters`,
+      );
+    if (typeof tab.script !== 'string')
+      throw new InvalidConfigError(`dashboard.${id}.script`, 'must be a string (a function body)');
+    return { id, title, script: tab.script };
+  });
+}
 
 export function defineApp(spec: AppSpec): AppDefinition {
   const machines = new Map<string, AnyMachine>();
@@ -159,6 +203,7 @@ export function defineApp(spec: AppSpec): AppDefinition {
     shards,
     actors: spec.actors ?? [],
     leaderActors: (spec.leaderActors ?? []).map((a) => ({ ...a, groups: resolveSelector(a.groups) })),
+    dashboard: checkDashboard(spec.dashboard ?? []),
   };
 }
 
@@ -173,6 +218,7 @@ export function mergeApps(...apps: readonly AppDefinition[]): AppDefinition {
     leaderActors: apps.flatMap((a) =>
       a.leaderActors.map((l) => ({ ...l, groups: l.groups as GroupSelector })),
     ),
+    dashboard: apps.flatMap((a) => a.dashboard),
   });
 }
 

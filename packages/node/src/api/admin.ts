@@ -1,15 +1,38 @@
 /**
  * The admin HTTP endpoint of a node, bound to loopback unless configured otherwise: `/metrics`
- * (Prometheus), `/status` (JSON) and `/` (a live dashboard that polls `/status`).
+ * (Prometheus), `/status` (this node, JSON), `/cluster` (every member, see cluster-view.ts), `/` (the
+ * dashboard, see dashboard.ts), `/dashboard/tabs` (the application's tabs) and `POST /call` (a command or
+ * query from a tab). `/call` refuses what a cross-site page could send: it needs the header
+ * `x-flotilla-admin: 1` and a JSON content type (403 otherwise), a body within ADMIN_CALL_BODY_BYTES_MAX (413)
+ * that parses (400). It answers `{ ok: true, value }` or `{ ok: false, error: { name, code, message, … } }`.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type AppDefinition, PayloadTooLargeError, ProtocolError, toWireError } from '@flotilla/app';
 import type { Registry } from 'prom-client';
+import { type AdminCall, parseAdminCall } from './admin-call.ts';
+import { DASHBOARD_PAGE } from './dashboard.ts';
 
 export interface AdminSources {
   status(): unknown;
   readonly metrics: Registry | undefined;
+  /** This node's status and every other member's. */
+  cluster(): Promise<unknown>;
+  /** The application's dashboard tabs. */
+  readonly tabs: AppDefinition['dashboard'];
+  /** Runs a dashboard call; resolves with its result or rejects with its typed error. */
+  call(call: AdminCall): Promise<unknown>;
 }
+
+/** Largest `POST /call` body. */
+export const ADMIN_CALL_BODY_BYTES_MAX = 1 << 20;
+/** An oversized body is read (and dropped) up to this much so that the client gets its 413; past it, cut. */
+const ADMIN_DRAIN_BYTES_MAX = 4 * ADMIN_CALL_BODY_BYTES_MAX;
+/** The header a `/call` must carry: a cross-site form cannot set it, and a cross-site fetch is preflighted. */
+export const ADMIN_CALL_HEADER = 'x-flotilla-admin';
+
+/** A status, a JSON body, and whether to close the connection (a body cut short is not read to its end). */
+type Answer = readonly [status: number, body: unknown, close?: boolean];
 
 export class AdminServer {
   private constructor(private readonly server: Server) {}
@@ -17,15 +40,36 @@ export class AdminServer {
   static async listen(sources: AdminSources, host: string, port: number): Promise<AdminServer> {
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
+      if (path === '/call') {
+        if (req.method !== 'POST') {
+          res.writeHead(405, { allow: 'POST' }).end();
+          return;
+        }
+        serveCall(sources, req).then(
+          ([status, body, close]) => {
+            if (close) res.setHeader('connection', 'close').once('finish', () => req.destroy());
+            sendJson(res, status, body);
+          },
+          (error: unknown) => sendJson(res, 500, failure(error)),
+        );
+        return;
+      }
       if (req.method !== 'GET') {
-        res.writeHead(405).end();
+        res.writeHead(405, { allow: 'GET' }).end();
         return;
       }
       if (path === '/status') {
         Promise.resolve(sources.status()).then(
-          (status) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(status)),
+          (status) => sendJson(res, 200, status),
           (error: unknown) => res.writeHead(500).end(String(error)),
         );
+      } else if (path === '/cluster') {
+        sources.cluster().then(
+          (view) => sendJson(res, 200, view),
+          (error: unknown) => res.writeHead(500).end(String(error)),
+        );
+      } else if (path === '/dashboard/tabs') {
+        sendJson(res, 200, sources.tabs);
       } else if (path === '/metrics' && sources.metrics) {
         const registry = sources.metrics;
         registry.metrics().then(
@@ -33,7 +77,7 @@ export class AdminServer {
           (error: unknown) => res.writeHead(500).end(String(error)),
         );
       } else if (path === '/') {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(DASHBOARD);
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(DASHBOARD_PAGE);
       } else {
         res.writeHead(404).end('not found\n');
       }
@@ -56,25 +100,91 @@ export class AdminServer {
   }
 }
 
-const DASHBOARD = `<!doctype html>
-<html><head><meta charset="utf-8"><title>Flotilla node</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.leader{font-weight:bold;color:#06c}
-</style></head><body>
-<h1>Flotilla node <span id="node"></span></h1>
-<p id="summary"></p>
-<table><thead><tr><th>group</th><th>role</th><th>leader</th><th>term</th><th>commit</th><th>applied</th><th>voters</th></tr></thead>
-<tbody id="groups"></tbody></table>
-<script>
-async function refresh(){
-  try{
-    const s=await (await fetch('/status')).json();
-    document.getElementById('node').textContent=s.nodeId;
-    document.getElementById('summary').textContent=s.mode+' · '+(s.groups||[]).length+' groups · leading '+(s.groups||[]).filter(g=>g.role==='leader').length;
-    document.getElementById('groups').innerHTML=(s.groups||[]).map(g=>'<tr><td>'+g.id+'</td><td class="'+(g.role==='leader'?'leader':'')+'">'+g.role+'</td><td>'+g.leaderId+'</td><td>'+g.term+'</td><td>'+g.commitIndex+'</td><td>'+g.appliedIndex+'</td><td>'+(g.voters||[]).join(',')+'</td></tr>').join('');
-  }catch(e){document.getElementById('summary').textContent='unreachable: '+e}
+async function serveCall(sources: AdminSources, req: IncomingMessage): Promise<Answer> {
+  const refused = refusal(req);
+  if (refused !== undefined) return [403, failure(new ProtocolError(refused))];
+  const body = await readBody(req);
+  if (typeof body === 'number')
+    return [
+      413,
+      failure(new PayloadTooLargeError('the /call body', body, ADMIN_CALL_BODY_BYTES_MAX)),
+      body > ADMIN_DRAIN_BYTES_MAX,
+    ];
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    return [
+      400,
+      failure(new ProtocolError(`the /call body is not valid JSON (${(error as Error).message})`)),
+    ];
+  }
+  let call: AdminCall;
+  try {
+    call = parseAdminCall(json);
+  } catch (error) {
+    return [400, failure(error)];
+  }
+  try {
+    return [200, { ok: true, value: await sources.call(call) }];
+  } catch (error) {
+    return [200, failure(error)];
+  }
 }
-refresh();setInterval(refresh,1000);
-</script></body></html>`;
+
+/** Why a `/call` request is refused as possibly cross-site, or undefined when it is not. */
+function refusal(req: IncomingMessage): string | undefined {
+  if (req.headers[ADMIN_CALL_HEADER] !== '1') return `POST /call needs the header ${ADMIN_CALL_HEADER}: 1`;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') return 'POST /call needs content-type: application/json';
+  const origin = req.headers.origin;
+  if (
+    origin !== undefined &&
+    origin !== `http://${req.headers.host}` &&
+    origin !== `https://${req.headers.host}`
+  )
+    return `POST /call from origin ${origin} is refused (only the dashboard's own origin may call)`;
+  return undefined;
+}
+
+/**
+ * The body as text; or, when it is over ADMIN_CALL_BODY_BYTES_MAX, its length (read to its end and dropped so
+ * that the client gets its answer, unless longer than ADMIN_DRAIN_BYTES_MAX: then cut there).
+ */
+function readBody(req: IncomingMessage): Promise<string | number> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= ADMIN_CALL_BODY_BYTES_MAX) chunks.push(chunk);
+      else if (bytes > ADMIN_DRAIN_BYTES_MAX) {
+        req.off('data', onData).pause();
+        resolve(bytes);
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () =>
+      resolve(bytes <= ADMIN_CALL_BODY_BYTES_MAX ? Buffer.concat(chunks).toString('utf8') : bytes),
+    );
+    req.once('error', reject);
+  });
+}
+
+function failure(error: unknown): { ok: false; error: Record<string, unknown> } {
+  const name = error instanceof Error ? error.name : 'Error';
+  return { ok: false, error: { name, ...toWireError(error) } };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body, plain));
+}
+
+/** JSON.stringify's replacer for what msgpack may decode and JSON cannot hold as is. */
+function plain(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  return value;
+}

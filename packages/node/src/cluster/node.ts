@@ -102,6 +102,8 @@ export interface GroupStatusView {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
   readonly outcomeHash: string;
+  /** On the leader: how far the most lagging other member's log is behind (lastIndex − matchIndex); else null. */
+  readonly followerLagMax: number | null;
 }
 
 /** A replica this node does not run because it lacks the code for its kind (a rolling deploy in progress). */
@@ -132,6 +134,14 @@ export class FlotillaNode {
     restarts: 0,
     divergences: 0,
   };
+  /**
+   * What this node answers a peer's `status` request with (the admin's cluster view): its groups until the
+   * process that runs it sets its full `/status` (start.ts).
+   */
+  statusSource: () => Promise<unknown> = async () => ({
+    nodeId: this.id,
+    groups: await this.groupStatuses(),
+  });
   /** Proposal latencies (ms) since the last metrics scrape; bounded. */
   readonly latencies: number[] = [];
   readonly balancer: LeaderBalancer;
@@ -158,6 +168,7 @@ export class FlotillaNode {
     this.leadership = new Stream((error) => this.log.error({ err: error }, 'leadership listener threw'));
     this.rpc = new NodeRpc(options.transport, (_from, request) => {
       if (this.stopped) return Promise.reject(new NodeStoppedError(this.id));
+      if (request.type === 'status') return this.statusSource();
       return this.executor.serve(request);
     });
     const cluster = this.config.cluster;
@@ -690,5 +701,9 @@ function view(s: ReplicaStatus): GroupStatusView {
     voters: s.confState.voters,
     learners: s.confState.learners,
     outcomeHash: s.outcomeHash.hash,
+    followerLagMax:
+      s.role === 'leader'
+        ? Math.max(0, ...s.progress.filter((p) => p.id !== s.id).map((p) => s.lastIndex - p.matchIndex))
+        : null,
   };
 }

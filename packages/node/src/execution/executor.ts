@@ -38,7 +38,7 @@ import type { Outcome } from '../machines/outcome.ts';
 import type { Registry } from '../machines/registry.ts';
 import type { ProposeRequest } from '../replicas/replica.ts';
 import type { ReplicaHandle } from '../replicas/replica-handle.ts';
-import type { NodeRequest, NodeRpc } from './node-rpc.ts';
+import type { ExecutorRequest, NodeRequest, NodeRpc } from './node-rpc.ts';
 
 export interface ExecutorOptions {
   readonly selfId: NodeId;
@@ -225,7 +225,7 @@ export class Executor implements CallPort {
   }
 
   /** Serves another node's request: only on the leader (never forwarded again; the caller follows hints). */
-  serve(request: NodeRequest): Promise<unknown> {
+  serve(request: ExecutorRequest): Promise<unknown> {
     const timeoutMs = this.o.requestTimeoutMs;
     if (request.type === 'ping') return Promise.resolve({ id: this.o.selfId });
     const r = this.o.replicas.get(request.group);

@@ -1,7 +1,8 @@
 /**
- * Requests between nodes — a command, query, conf change, transfer or status for a group's leader — on the
- * peer links' `rpc` channel (not a Raft group). A typed union, one schema checking what arrives, one handler;
- * delivery is best effort, so every call has a timeout, and calls are idempotent or protected by sessions.
+ * Requests between nodes — a command, query, conf change, transfer or status for a group's leader, or a
+ * node's own status (the admin's cluster view) — on the peer links' `rpc` channel (not a Raft group). A typed
+ * union, one schema checking what arrives, one handler; delivery is best effort, so every call has a timeout,
+ * and calls are idempotent or protected by sessions.
  */
 import {
   fromWireError,
@@ -51,9 +52,14 @@ const REQUEST = z.discriminatedUnion('type', [
   z.object({ type: z.literal('transfer'), group, to: z.number().int().positive() }),
   z.object({ type: z.literal('leaderStatus'), group }),
   z.object({ type: z.literal('ping') }),
+  /** The node's `/status` (answered by the node itself, not the executor). */
+  z.object({ type: z.literal('status') }),
 ]);
 
 export type NodeRequest = z.output<typeof REQUEST>;
+
+/** What the executor serves: every request but a node's own status. */
+export type ExecutorRequest = Exclude<NodeRequest, { readonly type: 'status' }>;
 
 export type NodeRequestHandler = (from: NodeId, request: NodeRequest) => Promise<unknown>;
 

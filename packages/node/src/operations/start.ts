@@ -1,7 +1,8 @@
 /**
  * Starting a node process from its configuration: the application's registry, the peer links (WsTransport;
- * none in standalone mode), the node, the client API and the admin endpoint — and stopping them in the
- * reverse order. Standalone mode (no `[cluster]`) runs the same engine as a cluster of one.
+ * none in standalone mode), the node, the client API and the admin endpoint (status, cluster view, dashboard
+ * and its calls) — and stopping them in the reverse order. Standalone mode (no `[cluster]`) runs the same
+ * engine as a cluster of one.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,9 @@ import type { Topology } from '@flotilla/app';
 import { type GroupId, InvalidConfigError, type NodeId, type Transport } from '@flotilla/core';
 import { WsTransport } from '@flotilla/transport-ws';
 import { AdminServer } from '../api/admin.ts';
+import { adminCalls } from '../api/admin-call.ts';
 import { type ApiBackend, ApiServer } from '../api/api-server.ts';
+import { clusterView } from '../api/cluster-view.ts';
 import { createMetrics } from '../api/metrics.ts';
 import type { CatalogNode } from '../cluster/catalog.ts';
 import { NoPeersTransport } from '../cluster/no-peers.ts';
@@ -142,9 +145,22 @@ export async function startNode(
       : {}),
   };
   const api = await ApiServer.listen(backend, { ...split(config.node.api), logger: log });
+  node.statusSource = status; // peers ask for it (the admin's cluster view); it reads the API's counters
   const metrics = createMetrics({ node, transport: () => (ws ? flatten(ws.stats()) : {}) });
   const admin = await AdminServer.listen(
-    { status, metrics },
+    {
+      status,
+      metrics,
+      cluster: () =>
+        clusterView({
+          self: config.node.id,
+          status,
+          members: () => membersOf(config, node),
+          statusOf: (id, timeoutMs) => node.rpc.call(id, { type: 'status' }, timeoutMs),
+        }),
+      tabs: registry.app.dashboard,
+      call: adminCalls(registry, node.executor),
+    },
     split(config.node.admin).host,
     split(config.node.admin).port,
   );
@@ -181,6 +197,12 @@ function checkLogEngine(config: NodeConfig): void {
       `${dir} holds a WAL log; keep storage.log = 'wal' for this directory`,
     );
   }
+}
+
+/** The members: the catalog's nodes, or the configured founders until the catalog has them. */
+function membersOf(config: NodeConfig, node: FlotillaNode): NodeId[] {
+  const catalog = [...node.catalog.nodes.keys()];
+  return catalog.length > 0 ? catalog : (config.cluster?.members.map((m) => m.id) ?? []);
 }
 
 function topologyOf(config: NodeConfig, node: FlotillaNode): Topology {

@@ -1,0 +1,42 @@
+/**
+ * @flotilla/jobs — a replicated job scheduler on Flotilla's application API: named queues whose jobs live in
+ * jobs groups (state in LMDB), a dispatcher on each group's leader that claims work through fenced
+ * replicated commands, worker pools on every node, leases with batched heartbeats, orphan recovery, cron
+ * schedules that fire once per occurrence, and the `Jobs` API for clients and actors.
+ */
+export { type EnqueueOptions, type FlowSpec, Jobs, type JobsSummary, type NamedJob } from './client.ts';
+export {
+  type AnyJobType,
+  DEFAULT_BACKOFF,
+  DispatcherKind,
+  defineJob,
+  defineJobs,
+  isJobsDefinition,
+  type JobContext,
+  type JobOptions,
+  type JobsDefinition,
+  type JobsSpec,
+  type JobType,
+  poolName,
+  type QueueSpec,
+  WorkerPoolKind,
+} from './define.ts';
+export { JobsError, type JobsErrorReason } from './errors.ts';
+export { JOBS_KIND, JobsMachine, type QueueCounts } from './machine/jobs-machine.ts';
+export { cronProblem, dueOccurrences, nextOccurrence } from './machine/schedules.ts';
+export { backoffMs, type ScheduleRecord, type Stats, type WorkerRecord } from './machine/tx.ts';
+export {
+  type Backoff,
+  type ClaimedJob,
+  DEFAULT_QUEUE,
+  FINISHED_STATES,
+  JOB_STATES,
+  type JobEvent,
+  type JobInput,
+  type JobRecord,
+  type JobState,
+  LIMITS,
+  type QueueSettings,
+  type ScheduleSpec,
+} from './model.ts';
+export { ClaimLostError, NonRetryableError } from './runtime/worker-pool.ts';

@@ -1,0 +1,759 @@
+/**
+ * One command's work on the jobs machine's store: the records it touches (meta, queues) cached and written
+ * once at the end, and every state change of a job with the indexes that follow it (ready, delayed, lease,
+ * per-worker, per-state lists, counts, tenants, events, parents, schedules, retention). Deterministic: it
+ * reads only the store and the entry's context.
+ */
+import type { ApplyContext, MachineStore } from '@flotilla/app';
+import {
+  type Claim,
+  type ClaimedJob,
+  type JobEvent,
+  type JobInput,
+  type JobRecord,
+  type JobState,
+  LIMITS,
+  type QueueSettings,
+  type ScheduleSpec,
+  shareOf,
+} from '../model.ts';
+import { K } from './keys.ts';
+import { dueOccurrences } from './schedules.ts';
+
+/** Counters of a group, for metrics and the dashboard. */
+export interface Stats {
+  enqueued: number;
+  claimed: number;
+  completed: number;
+  dead: number;
+  cancelled: number;
+  retried: number;
+  /** Completions or failures presented with a claim that was no longer valid. */
+  staleRefused: number;
+  /** Heartbeats for claims that were no longer valid. */
+  leasesLost: number;
+  orphansRecovered: number;
+  scheduledFired: number;
+  scheduledSkipped: number;
+}
+
+export interface DispatcherInfo {
+  readonly ref: unknown;
+  readonly node: number;
+  readonly term: number;
+}
+
+export interface Meta {
+  seq: number;
+  /** Jobs groups in the cluster (the shard count). */
+  groups: number;
+  dispatcher: DispatcherInfo | null;
+  eventFirst: number;
+  eventNext: number;
+  stats: Stats;
+}
+
+export interface QueueRecord {
+  settings: QueueSettings;
+  partitions: number;
+  counts: Record<JobState, number>;
+  /** Claims held now (for the concurrency limit). */
+  active: number;
+  /** The rate limit's current window (log time) and claims in it. */
+  windowStart: number;
+  windowCount: number;
+  /** The tenant served last (round-robin). */
+  lastTenant: string | null;
+}
+
+export interface WorkerRecord {
+  readonly id: string;
+  readonly queue: string;
+  readonly node: number;
+  readonly ref: unknown;
+  readonly concurrency: number;
+  readonly registeredAt: number;
+}
+
+export interface ScheduleRecord {
+  readonly spec: ScheduleSpec;
+  nextFireAt: number | null;
+  lastFireAt: number | null;
+  lastJobId: string | null;
+  /** An occurrence kept waiting for the running one (overlap policy `buffer`). */
+  buffered: number | null;
+  fired: number;
+  skipped: number;
+}
+
+const zeroCounts = (): Record<JobState, number> => ({
+  waiting: 0,
+  delayed: 0,
+  active: 0,
+  completed: 0,
+  dead: 0,
+  cancelled: 0,
+  'waiting-children': 0,
+});
+
+const freshStats = (): Stats => ({
+  enqueued: 0,
+  claimed: 0,
+  completed: 0,
+  dead: 0,
+  cancelled: 0,
+  retried: 0,
+  staleRefused: 0,
+  leasesLost: 0,
+  orphansRecovered: 0,
+  scheduledFired: 0,
+  scheduledSkipped: 0,
+});
+
+export function readMeta(store: MachineStore): Meta {
+  return (
+    store.get<Meta>(K.meta()) ?? {
+      seq: 0,
+      groups: 0,
+      dispatcher: null,
+      eventFirst: 1,
+      eventNext: 1,
+      stats: freshStats(),
+    }
+  );
+}
+
+export function newQueueRecord(settings: QueueSettings, partitions: number): QueueRecord {
+  return {
+    settings,
+    partitions,
+    counts: zeroCounts(),
+    active: 0,
+    windowStart: 0,
+    windowCount: 0,
+    lastTenant: null,
+  };
+}
+
+/** The shard index of a group id `<prefix>:<n>`. */
+export function shardIndexOf(group: string): number {
+  const at = group.lastIndexOf(':');
+  return Number(group.slice(at + 1));
+}
+
+/** The shard index a job id names (`<name>@<shard>`). */
+export function shardOfJobId(id: string): number {
+  return Number(id.slice(id.lastIndexOf('@') + 1));
+}
+
+/** Why a claim presented by a worker is not the job's current one (undefined: it is). */
+export function claimProblem(
+  job: JobRecord | undefined,
+  token: number,
+  now: number,
+): 'unknown-job' | 'not-active' | 'other-claim' | 'lease-expired' | undefined {
+  if (job === undefined) return 'unknown-job';
+  if (job.state !== 'active' || job.claim === undefined) return 'not-active';
+  if (job.claim.token !== token) return 'other-claim';
+  if (job.claim.leaseUntil < now) return 'lease-expired';
+  return undefined;
+}
+
+export class JobsTx {
+  readonly meta: Meta;
+  private readonly queues = new Map<string, QueueRecord | null>();
+  private readonly dirtyQueues = new Set<string>();
+  readonly shard: number;
+
+  constructor(
+    readonly store: MachineStore,
+    readonly ctx: ApplyContext,
+  ) {
+    this.meta = readMeta(store);
+    this.shard = shardIndexOf(ctx.group);
+  }
+
+  get now(): number {
+    return this.ctx.timestampMs;
+  }
+
+  /** Writes the cached records; call once, at the end of the command. */
+  commit(): void {
+    this.store.put(K.meta(), this.meta);
+    for (const name of this.dirtyQueues) this.store.put(K.queue(name), this.queues.get(name)!);
+  }
+
+  nextSeq(): number {
+    return ++this.meta.seq;
+  }
+
+  queue(name: string): QueueRecord | undefined {
+    let q = this.queues.get(name);
+    if (q === undefined) {
+      q = this.store.get<QueueRecord>(K.queue(name)) ?? null;
+      this.queues.set(name, q);
+    }
+    return q ?? undefined;
+  }
+
+  /** The queue, or the command is refused naming it. */
+  requireQueue(name: string): QueueRecord {
+    const q = this.queue(name);
+    if (q === undefined)
+      this.ctx.reject('unknown-queue', `queue ${JSON.stringify(name)} is not configured`, { queue: name });
+    return q;
+  }
+
+  setQueue(name: string, record: QueueRecord): void {
+    this.queues.set(name, record);
+    this.dirtyQueues.add(name);
+  }
+
+  private touch(name: string): QueueRecord {
+    const q = this.queue(name)!;
+    this.dirtyQueues.add(name);
+    return q;
+  }
+
+  job(id: string): JobRecord | undefined {
+    return this.store.get<JobRecord>(K.job(id));
+  }
+
+  save(job: JobRecord): void {
+    this.store.put(K.job(job.id), job);
+  }
+
+  // ------------------------------------------------------------------------------------------ states
+
+  /** Moves `job` to `state` in the per-state list and the counts (the record is saved by the caller). */
+  private enter(job: JobRecord, state: JobState, fresh = false): void {
+    const q = this.touch(job.queue);
+    if (!fresh) {
+      this.store.delete(K.state(job.queue, job.state, job.stateSeq));
+      q.counts[job.state]--;
+    }
+    job.state = state;
+    job.stateSeq = this.nextSeq();
+    this.store.put(K.state(job.queue, state, job.stateSeq), job.id);
+    q.counts[state]++;
+  }
+
+  private makeReady(job: JobRecord, fresh = false): void {
+    this.enter(job, 'waiting', fresh);
+    this.store.put(K.ready(job.queue, job.tenant, job.priority, job.seq), job.id);
+    const key = K.tenant(job.queue, job.tenant);
+    this.store.put(key, (this.store.get<number>(key) ?? 0) + 1);
+  }
+
+  private unready(job: JobRecord): void {
+    this.store.delete(K.ready(job.queue, job.tenant, job.priority, job.seq));
+    const key = K.tenant(job.queue, job.tenant);
+    const left = (this.store.get<number>(key) ?? 1) - 1;
+    if (left <= 0) this.store.delete(key);
+    else this.store.put(key, left);
+  }
+
+  private makeDelayed(job: JobRecord, runAt: number, fresh = false): void {
+    this.enter(job, 'delayed', fresh);
+    job.runAt = runAt;
+    this.store.put(K.delay(runAt, job.seq), job.id);
+  }
+
+  /** Ends `job`'s claim: lease and worker indexes, the queue's active count. */
+  private release(job: JobRecord): Claim {
+    const claim = job.claim!;
+    this.store.delete(K.lease(claim.leaseUntil, job.seq));
+    this.store.delete(K.workerJob(claim.worker, job.seq));
+    this.touch(job.queue).active--;
+    job.claim = undefined;
+    return claim;
+  }
+
+  /** Leaves whatever waiting state the job is in (ready, delayed) before it moves on. */
+  private leaveWaiting(job: JobRecord): void {
+    if (job.state === 'waiting') this.unready(job);
+    else if (job.state === 'delayed') this.store.delete(K.delay(job.runAt, job.seq));
+  }
+
+  // ------------------------------------------------------------------------------------------ enqueue
+
+  /** Creates a job (and its children); returns its id, state, and whether an existing job stood for it. */
+  enqueue(
+    input: JobInput,
+    parentId?: string,
+    scheduleId?: string,
+  ): { id: string; state: JobState; deduped: boolean } {
+    const q = this.requireQueue(input.queue);
+    if (this.shard >= q.partitions)
+      this.ctx.reject(
+        'wrong-partition',
+        `queue ${input.queue} spreads over ${q.partitions} jobs groups; ${this.ctx.group} is not one of them`,
+        { queue: input.queue },
+      );
+    const shard = Number(input.id.slice(input.id.lastIndexOf('@') + 1));
+    if (shard !== this.shard)
+      this.ctx.reject(
+        'wrong-group',
+        `job ${input.id} belongs to jobs group ${shard}, not ${this.ctx.group}`,
+        {
+          id: input.id,
+        },
+      );
+    const existing = this.job(input.id);
+    if (existing !== undefined) return { id: existing.id, state: existing.state, deduped: true };
+    if (input.dedupe !== undefined) {
+      const key = K.dedupe(input.queue, input.dedupe.key);
+      const held = this.store.get<{ id: string; until: number }>(key);
+      if (held !== undefined) {
+        const holder = this.job(held.id);
+        const live =
+          held.until > 0 ? held.until > this.now : holder !== undefined && !isFinished(holder.state);
+        if (live && holder !== undefined) return { id: holder.id, state: holder.state, deduped: true };
+      }
+      this.store.put(key, { id: input.id, until: input.dedupe.ttlMs ? this.now + input.dedupe.ttlMs : 0 });
+    }
+    const children = input.children ?? [];
+    const job: JobRecord = {
+      id: input.id,
+      queue: input.queue,
+      name: input.name,
+      payload: input.payload,
+      state: 'waiting',
+      priority: input.priority,
+      tenant: input.tenant,
+      seq: this.nextSeq(),
+      stateSeq: 0,
+      createdAt: this.now,
+      runAt: this.now,
+      attempts: input.attempts,
+      attemptsMade: 0,
+      backoff: input.backoff,
+      timeoutMs: input.timeoutMs,
+      orphans: input.orphans,
+      dedupeKey: input.dedupe?.key,
+      parentId,
+      failParentOnFailure: input.failParentOnFailure,
+      childrenLeft: 0,
+      scheduleId,
+      errors: [],
+    };
+    this.meta.stats.enqueued++;
+    let created = 0;
+    for (const child of children) {
+      if (child.queue !== input.queue) this.requireQueue(child.queue);
+      if (!this.enqueue(child, job.id).deduped) created++;
+    }
+    job.childrenLeft = created;
+    if (created > 0) this.enter(job, 'waiting-children', true);
+    else if (input.delayMs > 0) this.makeDelayed(job, this.now + input.delayMs, true);
+    else this.makeReady(job, true);
+    this.save(job);
+    return { id: job.id, state: job.state, deduped: false };
+  }
+
+  // ------------------------------------------------------------------------------------------ claim
+
+  /** Delayed jobs whose time came become ready (bounded per command; the next one does the rest). */
+  promoteDue(limit: number): number {
+    let moved = 0;
+    for (const { key, value } of this.store.range<string>({ ...K.delayDue(this.now), limit })) {
+      this.store.delete(key);
+      const job = this.job(value);
+      if (job === undefined || job.state !== 'delayed') continue;
+      this.makeReady(job);
+      this.save(job);
+      moved++;
+    }
+    return moved;
+  }
+
+  /**
+   * Claims up to `wanted` ready jobs of `queue`, within its cluster-wide concurrency and rate shares,
+   * round-robin over its tenants (best priority, then oldest, within each), for `workers` in turn.
+   */
+  claim(queue: string, grants: readonly { worker: string; n: number }[]): ClaimedJob[] {
+    const q = this.requireQueue(queue);
+    const s = q.settings;
+    let wanted = Math.min(
+      LIMITS.claimMax,
+      grants.reduce((n, g) => n + g.n, 0),
+    );
+    if (s.concurrency > 0)
+      wanted = Math.min(wanted, shareOf(s.concurrency, q.partitions, this.shard) - q.active);
+    if (s.rateLimit.max > 0) {
+      const window = Math.floor(this.now / s.rateLimit.durationMs) * s.rateLimit.durationMs;
+      if (window !== q.windowStart) {
+        q.windowStart = window;
+        q.windowCount = 0;
+        this.touch(queue);
+      }
+      wanted = Math.min(wanted, shareOf(s.rateLimit.max, q.partitions, this.shard) - q.windowCount);
+    }
+    const out: ClaimedJob[] = [];
+    if (wanted <= 0) return out;
+    const slots = grants.map((g) => ({ worker: g.worker, left: g.n }));
+    let slot = 0;
+    let after = q.lastTenant ?? undefined;
+    let wrapped = false;
+    while (out.length < wanted) {
+      const tenant = this.nextTenant(queue, after);
+      if (tenant === undefined) {
+        if (wrapped || after === undefined) break;
+        wrapped = true;
+        after = undefined;
+        continue;
+      }
+      after = tenant;
+      const best = first(this.store.range<string>({ ...K.readyOf(queue, tenant), limit: 1 }));
+      if (best === undefined) continue;
+      const job = this.job(best.value)!;
+      while (slots[slot]!.left === 0) slot = (slot + 1) % slots.length;
+      const worker = slots[slot]!;
+      worker.left--;
+      slot = (slot + 1) % slots.length;
+      out.push(this.claimOne(job, worker.worker, s.leaseMs));
+      q.lastTenant = tenant;
+      wrapped = false;
+    }
+    if (s.rateLimit.max > 0) q.windowCount += out.length;
+    this.touch(queue);
+    return out;
+  }
+
+  private nextTenant(queue: string, after: string | undefined): string | undefined {
+    const next = first(this.store.range({ ...K.tenantsAfter(queue, after), limit: 1 }));
+    return next === undefined ? undefined : ((next.key as readonly (string | number)[])[2] as string);
+  }
+
+  private claimOne(job: JobRecord, worker: string, leaseMs: number): ClaimedJob {
+    this.unready(job);
+    this.enter(job, 'active');
+    const claim: Claim = {
+      worker,
+      token: this.ctx.index,
+      leaseUntil: this.now + leaseMs,
+      term: this.ctx.term,
+      startedAt: this.now,
+    };
+    job.claim = claim;
+    job.attemptsMade++;
+    this.store.put(K.lease(claim.leaseUntil, job.seq), job.id);
+    this.store.put(K.workerJob(worker, job.seq), job.id);
+    this.touch(job.queue).active++;
+    this.meta.stats.claimed++;
+    this.save(job);
+    return {
+      id: job.id,
+      queue: job.queue,
+      name: job.name,
+      payload: job.payload,
+      attempt: job.attemptsMade,
+      attempts: job.attempts,
+      token: claim.token,
+      leaseUntil: claim.leaseUntil,
+      timeoutMs: job.timeoutMs,
+      createdAt: job.createdAt,
+      group: this.ctx.group,
+      worker,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------ reports
+
+  /** Extends a valid claim's lease (and records progress); false when the claim is no longer valid. */
+  heartbeat(
+    id: string,
+    token: number,
+    progress: unknown,
+  ): { ok: boolean; cancel: boolean; leaseUntil: number } {
+    const job = this.job(id);
+    if (claimProblem(job, token, this.now) !== undefined) {
+      this.meta.stats.leasesLost++;
+      return { ok: false, cancel: false, leaseUntil: 0 };
+    }
+    const claim = job!.claim!;
+    const q = this.queue(job!.queue)!;
+    const leaseUntil = this.now + q.settings.leaseMs;
+    if (leaseUntil !== claim.leaseUntil) {
+      this.store.delete(K.lease(claim.leaseUntil, job!.seq));
+      this.store.put(K.lease(leaseUntil, job!.seq), job!.id);
+      job!.claim = { ...claim, leaseUntil };
+    }
+    if (progress !== undefined) job!.progress = progress;
+    this.save(job!);
+    return { ok: true, cancel: job!.cancelRequested === true, leaseUntil };
+  }
+
+  /** A worker's completion, checked against the job's claim; a stale one is refused and counted. */
+  complete(id: string, token: number, result: unknown): { accepted: boolean; reason?: string } {
+    const job = this.job(id);
+    const problem = claimProblem(job, token, this.now);
+    if (problem !== undefined) {
+      this.meta.stats.staleRefused++;
+      return { accepted: false, reason: problem };
+    }
+    this.release(job!);
+    job!.result = result;
+    this.finished(job!, 'completed', undefined);
+    return { accepted: true };
+  }
+
+  /** A worker's failure, checked likewise: retried after its backoff while attempts remain, else dead. */
+  fail(id: string, token: number, error: string, retry: boolean): { accepted: boolean; reason?: string } {
+    const job = this.job(id);
+    const problem = claimProblem(job, token, this.now);
+    if (problem !== undefined) {
+      this.meta.stats.staleRefused++;
+      return { accepted: false, reason: problem };
+    }
+    this.release(job!);
+    this.failed(job!, error, retry);
+    return { accepted: true };
+  }
+
+  /** After a failed attempt (or an orphaned claim): retry, cancel (if asked), or dead. */
+  private failed(job: JobRecord, error: string, retry: boolean): void {
+    job.errors = [...job.errors, error].slice(-LIMITS.errorsKept);
+    if (job.cancelRequested) {
+      this.finished(job, 'cancelled', error);
+    } else if (retry && job.attemptsMade < job.attempts) {
+      const wait = backoffMs(job.backoff, job.attemptsMade, this.ctx.random());
+      this.meta.stats.retried++;
+      this.event(job, 'retrying', undefined, error);
+      if (wait > 0) this.makeDelayed(job, this.now + wait);
+      else this.makeReady(job);
+      this.save(job);
+    } else {
+      this.finished(job, 'dead', error);
+    }
+  }
+
+  /** A finished job: its state, its event, its parent, its schedule, and retention of its queue. */
+  private finished(
+    job: JobRecord,
+    state: 'completed' | 'dead' | 'cancelled',
+    error: string | undefined,
+  ): void {
+    this.enter(job, state);
+    job.finishedAt = this.now;
+    this.meta.stats[state]++;
+    this.save(job);
+    this.event(job, state, state === 'completed' ? job.result : undefined, error);
+    if (job.parentId !== undefined) this.childFinished(job);
+    if (job.scheduleId !== undefined) this.scheduledJobFinished(job.scheduleId);
+    this.retain(job.queue, state);
+  }
+
+  private childFinished(child: JobRecord): void {
+    const parent = this.job(child.parentId!);
+    if (parent === undefined || parent.state !== 'waiting-children') return;
+    if (child.state !== 'completed' && child.failParentOnFailure) {
+      this.finished(parent, 'dead', `child ${child.id} ${child.state}`);
+      return;
+    }
+    parent.childrenLeft--;
+    if (parent.childrenLeft <= 0) this.makeReady(parent);
+    this.save(parent);
+  }
+
+  private event(job: JobRecord, state: JobEvent['state'], result: unknown, error: string | undefined): void {
+    const seq = this.meta.eventNext++;
+    const event: JobEvent = {
+      seq,
+      at: this.now,
+      id: job.id,
+      queue: job.queue,
+      name: job.name,
+      state,
+      attempt: job.attemptsMade,
+      ...(result === undefined ? {} : { result }),
+      ...(error === undefined ? {} : { error }),
+    };
+    this.store.put(K.event(seq), event);
+    while (this.meta.eventNext - this.meta.eventFirst > LIMITS.eventsKept)
+      this.store.delete(K.event(this.meta.eventFirst++));
+  }
+
+  /** Keeps the newest `count` finished jobs of a state (bounded work per command). */
+  private retain(queue: string, state: 'completed' | 'dead' | 'cancelled'): void {
+    const q = this.queue(queue)!;
+    const keep = state === 'completed' ? q.settings.keepCompleted.count : q.settings.keepDead.count;
+    let excess = Math.min(q.counts[state] - keep, LIMITS.retentionBatchMax);
+    if (excess <= 0) return;
+    for (const { value } of this.store.range<string>({ ...K.stateOf(queue, state), limit: excess })) {
+      const job = this.job(value);
+      if (job !== undefined) this.remove(job);
+      if (--excess <= 0) break;
+    }
+  }
+
+  /** Removes a finished job and its list entry. */
+  remove(job: JobRecord): void {
+    this.store.delete(K.state(job.queue, job.state, job.stateSeq));
+    this.touch(job.queue).counts[job.state]--;
+    this.store.delete(K.job(job.id));
+  }
+
+  /** Finished jobs older than their queue's `ageMs` (bounded per command). */
+  retainByAge(limit: number): number {
+    let removed = 0;
+    for (const { value: q } of this.store.range<QueueRecord>({ ...K.queues() })) {
+      for (const state of ['completed', 'dead', 'cancelled'] as const) {
+        const ageMs = state === 'completed' ? q.settings.keepCompleted.ageMs : q.settings.keepDead.ageMs;
+        if (ageMs === 0) continue;
+        for (const { value } of this.store.range<string>({ ...K.stateOf(q.settings.name, state), limit })) {
+          const job = this.job(value);
+          if (job === undefined || (job.finishedAt ?? 0) > this.now - ageMs) break;
+          this.remove(job);
+          if (++removed >= limit) return removed;
+        }
+      }
+    }
+    return removed;
+  }
+
+  // ------------------------------------------------------------------------------------------ recovery
+
+  /** Claims whose lease ended, and every claim of `workers` (gone): each is a failed attempt. */
+  recover(workers: readonly string[], limit: number): number {
+    let recovered = 0;
+    const orphan = (id: string, why: string) => {
+      const job = this.job(id);
+      if (job === undefined || job.state !== 'active' || job.claim === undefined) return;
+      const claim = this.release(job);
+      this.meta.stats.orphansRecovered++;
+      this.failed(
+        job,
+        `${why} (worker ${claim.worker}, attempt ${job.attemptsMade})`,
+        job.orphans === 'retry',
+      );
+      recovered++;
+    };
+    for (const worker of workers) {
+      for (const { value } of this.store.range<string>({ ...K.workerJobs(worker), limit }))
+        orphan(value, 'worker gone');
+      this.store.delete(K.worker(worker));
+    }
+    for (const { value } of this.store.range<string>({ ...K.leaseExpired(this.now), limit }))
+      orphan(value, 'lease expired');
+    return recovered;
+  }
+
+  // ------------------------------------------------------------------------------------------ cancel, retry
+
+  cancel(id: string): JobState {
+    const job = this.job(id);
+    if (job === undefined) this.ctx.reject('unknown-job', `no job ${id}`, { id });
+    switch (job.state) {
+      case 'waiting':
+      case 'delayed':
+        this.leaveWaiting(job);
+        this.finished(job, 'cancelled', 'cancelled');
+        return job.state;
+      case 'waiting-children':
+        this.finished(job, 'cancelled', 'cancelled');
+        return job.state;
+      case 'active':
+        job.cancelRequested = true;
+        this.save(job);
+        return job.state;
+      case 'completed':
+      case 'dead':
+      case 'cancelled':
+        this.ctx.reject('not-cancellable', `job ${id} is ${job.state}`, { id, state: job.state });
+    }
+  }
+
+  retry(id: string): JobState {
+    const job = this.job(id);
+    if (job === undefined) this.ctx.reject('unknown-job', `no job ${id}`, { id });
+    if (job.state !== 'dead' && job.state !== 'cancelled')
+      this.ctx.reject('not-retryable', `job ${id} is ${job.state}; only dead or cancelled jobs are retried`, {
+        id,
+        state: job.state,
+      });
+    job.attemptsMade = 0;
+    job.cancelRequested = undefined;
+    job.finishedAt = undefined;
+    this.makeReady(job);
+    this.save(job);
+    return job.state;
+  }
+
+  // ------------------------------------------------------------------------------------------ schedules
+
+  /** Fires every schedule due at `now` (bounded); returns the jobs enqueued. */
+  fireSchedules(limit: number, jobFor: (schedule: ScheduleSpec, fireAt: number) => JobInput): number {
+    let enqueued = 0;
+    for (const { key, value: id } of this.store.range<string>({ ...K.dueBy(this.now), limit })) {
+      this.store.delete(key);
+      const record = this.store.get<ScheduleRecord>(K.schedule(id));
+      if (record === undefined || record.nextFireAt === null) continue;
+      const { fire, next } = dueOccurrences(record.spec, record.nextFireAt, this.now);
+      for (const at of fire) {
+        if (this.occurrence(record, at, jobFor)) enqueued++;
+      }
+      record.nextFireAt = next ?? null;
+      if (next !== undefined) this.store.put(K.due(next, id), id);
+      this.store.put(K.schedule(id), record);
+    }
+    return enqueued;
+  }
+
+  /** One occurrence, under the schedule's overlap policy; true when it enqueued a job. */
+  private occurrence(
+    record: ScheduleRecord,
+    fireAt: number,
+    jobFor: (schedule: ScheduleSpec, fireAt: number) => JobInput,
+  ): boolean {
+    record.lastFireAt = fireAt;
+    const running = record.lastJobId === null ? undefined : this.job(record.lastJobId);
+    const busy = running !== undefined && !isFinished(running.state);
+    if (busy && record.spec.overlap !== 'allow') {
+      if (record.spec.overlap === 'buffer' && record.buffered === null) record.buffered = fireAt;
+      else {
+        record.skipped++;
+        this.meta.stats.scheduledSkipped++;
+      }
+      return false;
+    }
+    const { id } = this.enqueue(jobFor(record.spec, fireAt), undefined, record.spec.id);
+    record.lastJobId = id;
+    record.fired++;
+    this.meta.stats.scheduledFired++;
+    return true;
+  }
+
+  /** The job of a schedule finished: a buffered occurrence runs now. */
+  private scheduledJobFinished(scheduleId: string): void {
+    const record = this.store.get<ScheduleRecord>(K.schedule(scheduleId));
+    if (record === undefined || record.buffered === null || this.jobFor === undefined) return;
+    const at = record.buffered;
+    record.buffered = null;
+    const { id } = this.enqueue(this.jobFor(record.spec, at), undefined, record.spec.id);
+    record.lastJobId = id;
+    record.fired++;
+    this.meta.stats.scheduledFired++;
+    this.store.put(K.schedule(scheduleId), record);
+  }
+
+  /** How a schedule's occurrence becomes a job (set by the machine). */
+  jobFor: ((schedule: ScheduleSpec, fireAt: number) => JobInput) | undefined;
+}
+
+export function isFinished(state: JobState): boolean {
+  return state === 'completed' || state === 'dead' || state === 'cancelled';
+}
+
+/** The wait before retry number `attempt` (1-based count of attempts made), jittered with `random`. */
+export function backoffMs(backoff: JobRecord['backoff'], attempt: number, random: number): number {
+  let wait = backoff.type === 'fixed' ? backoff.delayMs : backoff.delayMs * 2 ** Math.min(attempt - 1, 40);
+  if (backoff.maxDelayMs !== undefined) wait = Math.min(wait, backoff.maxDelayMs);
+  wait = Math.min(wait, LIMITS.durationMsMax);
+  return Math.round(wait * (1 - backoff.jitter * random));
+}
+
+function first<T>(items: Iterable<T>): T | undefined {
+  for (const item of items) return item;
+  return undefined;
+}
