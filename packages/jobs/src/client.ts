@@ -57,6 +57,8 @@ export interface JobsSummary {
 
 /** Bound on one call of this API. */
 const CALL_TIMEOUT_MS = 10_000;
+/** Jobs per page of a listing. */
+const LIST_PAGE = 1_000;
 /** How often `events()` and `waitFor` look again when nothing new came. */
 const POLL_MS = 50;
 
@@ -110,6 +112,39 @@ export class Jobs {
     if (s === undefined)
       throw new JobsError('unknown-queue', queue, `queue ${JSON.stringify(queue)} is not configured`);
     return s;
+  }
+
+  /**
+   * Resolves once every jobs group has a leader whose dispatcher configured the queues (bounded): before
+   * that, an enqueue may be refused as an unknown queue.
+   */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const left = new Set(this.router.groups());
+    for (;;) {
+      for (const group of [...left]) {
+        try {
+          const p = await this.calls.query(
+            JobsMachine,
+            group,
+            'pending',
+            { now: Date.now() },
+            { consistency: 'lease', timeoutMs: 2_000 },
+          );
+          if (p.configured) left.delete(group);
+        } catch {
+          // No leader yet.
+        }
+      }
+      if (left.size === 0) return;
+      if (Date.now() > deadline)
+        throw new JobsError(
+          'timeout',
+          [...left].join(','),
+          `jobs groups ${[...left].join(', ')} not configured after ${timeoutMs} ms`,
+        );
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
   }
 
   /** The job of `type` with `input` (checked against its schema). Resolves with its id. */
@@ -293,26 +328,35 @@ export class Jobs {
     return state as JobState;
   }
 
-  /** Jobs of `queue` in `state`, oldest first, from every group (up to `limit` per group). */
+  /** Jobs of `queue` in `state`, from every group, up to `limit` of each group (read page by page). */
   async list(queue: string, state: JobState, limit = 100): Promise<JobRecord[]> {
     if (!JOB_STATES.includes(state))
       throw new JobsError('invalid-option', 'state', `state must be one of ${JOB_STATES.join(', ')}`);
     const lists = await Promise.all(
-      this.router
-        .groups()
-        .map((group) =>
-          this.calls.query(
+      this.router.groups().map(async (group) => {
+        const out: JobRecord[] = [];
+        let after: number | undefined;
+        while (out.length < limit) {
+          const page = await this.calls.query(
             JobsMachine,
             group,
             'list',
-            { queue, state, limit },
+            {
+              queue,
+              state,
+              limit: Math.min(LIST_PAGE, limit - out.length),
+              ...(after === undefined ? {} : { after }),
+            },
             { consistency: 'lease', timeoutMs: CALL_TIMEOUT_MS },
-          ),
-        ),
+          );
+          out.push(...page.jobs);
+          if (page.next === null) break;
+          after = page.next;
+        }
+        return out;
+      }),
     );
-    return lists
-      .flatMap((l) => l.jobs)
-      .sort((a, b) => (a.finishedAt ?? a.createdAt) - (b.finishedAt ?? b.createdAt));
+    return lists.flat().sort((a, b) => (a.finishedAt ?? a.createdAt) - (b.finishedAt ?? b.createdAt));
   }
 
   /** Counts by queue and state, and the counters, summed over every jobs group. */

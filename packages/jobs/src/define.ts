@@ -31,6 +31,8 @@ export interface JobContext {
    */
   readonly token: number;
   readonly group: string;
+  /** The worker pool running it: `<node>/<queue>/<uid>`. */
+  readonly worker: string;
   /** Fired when the claim is lost (lease expired, the job cancelled, the attempt timed out). */
   readonly signal: AbortSignal;
   /** Records progress (sent with the next heartbeat; the last value wins). */

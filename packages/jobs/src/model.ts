@@ -220,6 +220,10 @@ export interface JobRecord {
   childrenLeft: number;
   readonly scheduleId?: string | undefined;
   claim?: Claim | undefined;
+  /** The fencing token of its latest claim (of the accepted completion, once completed). */
+  lastToken?: number | undefined;
+  /** The worker of its latest claim. */
+  lastWorker?: string | undefined;
   progress?: unknown;
   result?: unknown;
   errors: string[];

@@ -436,6 +436,8 @@ export class JobsTx {
       startedAt: this.now,
     };
     job.claim = claim;
+    job.lastToken = claim.token;
+    job.lastWorker = worker;
     job.attemptsMade++;
     this.store.put(K.lease(claim.leaseUntil, job.seq), job.id);
     this.store.put(K.workerJob(worker, job.seq), job.id);

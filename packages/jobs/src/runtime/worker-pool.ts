@@ -246,6 +246,7 @@ export class WorkerPool implements Actor<PoolMessage> {
       attempts: job.attempts,
       token: job.token,
       group: job.group,
+      worker: this.worker,
       signal: controller.signal,
       progress: (value) => {
         entry.progress = value;
