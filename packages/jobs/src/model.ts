@@ -224,6 +224,9 @@ export interface JobRecord {
   lastToken?: number | undefined;
   /** The worker of its latest claim. */
   lastWorker?: string | undefined;
+  /** Log time its latest attempt started (claimed) and its first attempt did. */
+  startedAt?: number | undefined;
+  firstStartedAt?: number | undefined;
   progress?: unknown;
   result?: unknown;
   errors: string[];

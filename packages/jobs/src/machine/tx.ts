@@ -438,6 +438,8 @@ export class JobsTx {
     job.claim = claim;
     job.lastToken = claim.token;
     job.lastWorker = worker;
+    job.startedAt = this.now;
+    job.firstStartedAt ??= this.now;
     job.attemptsMade++;
     this.store.put(K.lease(claim.leaseUntil, job.seq), job.id);
     this.store.put(K.workerJob(worker, job.seq), job.id);
