@@ -36,6 +36,7 @@ export {
   type JobRecord,
   type JobState,
   LIMITS,
+  partitionsOf,
   type QueueSettings,
   type ScheduleSpec,
 } from './model.ts';
