@@ -2,10 +2,11 @@
  * How an application declares its jobs: `defineJob` (a typed handler and its default options, BullMQ's and
  * more) and `defineJobs` (the queues with their cluster-wide limits and per-node worker pools, the job types,
  * how many jobs groups) — which yields the pieces to give `defineApp`: the jobs machine, the shard set, a
- * dispatcher on each jobs group's leader, and a worker pool per queue on every node.
+ * dispatcher on each jobs group's leader, a worker pool per queue on every node, and a dashboard tab.
  */
 import { actorKind } from '@flotilla/actors';
 import { type ActorKindRef, type AppSpec, InvalidConfigError, parseWith, type z } from '@flotilla/app';
+import { jobsTab } from './dashboard.ts';
 import { JOBS_KIND, JobsMachine } from './machine/jobs-machine.ts';
 import {
   type Backoff,
@@ -125,8 +126,8 @@ export interface JobsDefinition {
   readonly groups: number;
   readonly queues: ReadonlyMap<string, QueueSettings & { readonly workersPerNode: number }>;
   readonly types: ReadonlyMap<string, AnyJobType>;
-  /** The parts to spread into `defineApp`: machine, shard set, dispatchers, worker pools. */
-  readonly app: Required<Pick<AppSpec, 'machines' | 'shards' | 'actors' | 'leaderActors'>>;
+  /** The parts to spread into `defineApp`: machine, shard set, dispatchers, worker pools, dashboard tab. */
+  readonly app: Required<Pick<AppSpec, 'machines' | 'shards' | 'actors' | 'leaderActors' | 'dashboard'>>;
 }
 
 /** The runtime's actor kinds (loaded by module reference on whichever thread runs them). */
@@ -205,6 +206,7 @@ export function defineJobs(spec: JobsSpec): JobsDefinition {
             definition: { module: spec.module, exportName: spec.exportName },
           },
         })),
+      dashboard: [jobsTab({ prefix, groups: spec.groups })],
     },
   };
 }

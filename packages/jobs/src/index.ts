@@ -5,6 +5,7 @@
  * schedules that fire once per occurrence, and the `Jobs` API for clients and actors.
  */
 export { type EnqueueOptions, type FlowSpec, Jobs, type JobsSummary, type NamedJob } from './client.ts';
+export { jobsTab } from './dashboard.ts';
 export {
   type AnyJobType,
   DEFAULT_BACKOFF,

@@ -25,6 +25,7 @@ export {
   type KvView,
   keyId,
   overlay as overlayRange,
+  unlimited,
 } from './kv-state-machine.ts';
 export { type NodeStorage, openStorage } from './node-storage.ts';
 export { DEFAULTS, type StorageLogger, type StorageOptions } from './options.ts';

@@ -50,35 +50,50 @@ export function inRange(key: KvKey, range: KvRange): boolean {
   return true;
 }
 
+/** The same range without its limit (a base under an overlay: deleted entries must not eat the limit). */
+export function unlimited(range: KvRange): KvRange {
+  const { limit: _, ...rest } = range;
+  return rest;
+}
+
 /**
- * `base` (sorted as asked) with `changes` laid over it: a change replaces or deletes the base entry of the
- * same key, and inserts a new one in order. `changes` holds only keys in the range.
+ * `base` (sorted as asked) with `changes` (sorted likewise, only keys in the range) laid over it, merged
+ * lazily: a change replaces or deletes the base entry of the same key and inserts a new one in order. Both
+ * are consumed only as far as the caller reads, so a range with a small limit costs what it returns.
  */
 export function* overlay(
   base: Iterable<{ key: KvKey; value: Uint8Array }>,
-  changes: readonly { key: KvKey; value: Uint8Array | null }[],
+  changes: Iterable<{ readonly key: KvKey; readonly value: Uint8Array | null }>,
   range: KvRange,
 ): Generator<{ key: KvKey; value: Uint8Array }> {
   const sign = range.reverse ? -1 : 1;
-  const sorted = [...changes].sort((a, b) => sign * compareKvKeys(a.key, b.key));
-  const changed = new Set(sorted.map((c) => keyId(c.key)));
-  let next = 0;
   let left = range.limit ?? Number.POSITIVE_INFINITY;
   if (left <= 0) return;
+  const pending = changes[Symbol.iterator]();
+  let change = pending.next();
   for (const entry of base) {
-    while (next < sorted.length && sign * compareKvKeys(sorted[next]!.key, entry.key) < 0) {
-      const c = sorted[next++]!;
+    let order = 0;
+    while (!change.done && (order = sign * compareKvKeys(change.value.key, entry.key)) < 0) {
+      const c = change.value;
+      change = pending.next();
       if (c.value !== null) {
         yield { key: c.key, value: c.value };
         if (--left <= 0) return;
       }
     }
-    if (changed.has(keyId(entry.key))) continue;
-    yield entry;
+    if (!change.done && order === 0) {
+      // The change stands for this key: its new value, or its deletion.
+      const c = change.value;
+      change = pending.next();
+      if (c.value === null) continue;
+      yield { key: c.key, value: c.value };
+    } else {
+      yield entry;
+    }
     if (--left <= 0) return;
   }
-  for (; next < sorted.length; next++) {
-    const c = sorted[next]!;
+  for (; !change.done; change = pending.next()) {
+    const c = change.value;
     if (c.value === null) continue;
     yield { key: c.key, value: c.value };
     if (--left <= 0) return;

@@ -11,7 +11,7 @@ import { Packr } from 'msgpackr';
 import type { Env, SmKey } from './env.ts';
 import { CorruptValueError } from './errors.ts';
 import type { Janitor } from './janitor.ts';
-import { type KvKey, type KvRange, keyId, overlay, parts } from './kv-keys.ts';
+import { type KvKey, type KvRange, keyId, overlay, parts, unlimited } from './kv-keys.ts';
 import { MAX_KEY_NUMBER } from './recover.ts';
 import { SortedWrites } from './sorted-writes.ts';
 import type { Committable, StateCommitter } from './state-committer.ts';
@@ -51,7 +51,7 @@ interface Pending {
 }
 
 export type { KvKey, KvRange } from './kv-keys.ts';
-export { compareKvKeys, inRange, keyId, overlay } from './kv-keys.ts';
+export { compareKvKeys, inRange, keyId, overlay, unlimited } from './kv-keys.ts';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 const FRESH: readonly [number, number] = [1, 0];
@@ -112,18 +112,19 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
 
   /** Entries of the current state in key order (applied writes not yet durable included). */
   range(range: KvRange = {}): Iterable<{ key: KvKey; value: Uint8Array }> {
-    const changes = this.overlayed.inRange(range);
-    return overlay(this.durableRange(range, changes.length), changes, range);
+    if (this.overlayed.size === 0) return this.durableRange(range);
+    // Overlaid writes may hide base entries: the base is read without a limit (lazily) and merged.
+    return overlay(this.durableRange(unlimited(range)), this.overlayed.inRange(range), range);
   }
 
-  /** LMDB's entries in `range`, enough of them to fill `limit` after `hidden` of them are overlaid. */
-  private *durableRange(range: KvRange, hidden: number): Generator<{ key: KvKey; value: Uint8Array }> {
+  /** LMDB's entries in `range` (lazily). */
+  private *durableRange(range: KvRange): Generator<{ key: KvKey; value: Uint8Array }> {
     const { env, group } = this.ctx;
     const gen = this.gen;
     const low = range.start === undefined ? [group, gen] : lmdbKey(group, gen, range.start);
     const high = range.end === undefined ? [group, gen + 1] : lmdbKey(group, gen, range.end);
     // A reversed scan may meet the excluded end key first: one more, so that it cannot eat the limit.
-    const limit = range.limit === undefined ? undefined : range.limit + hidden + (range.reverse ? 1 : 0);
+    const limit = range.limit === undefined ? undefined : range.limit + (range.reverse ? 1 : 0);
     const options = range.reverse
       ? { start: high, end: low, reverse: true, ...(limit === undefined ? {} : { limit }) }
       : { start: low, end: high, ...(limit === undefined ? {} : { limit }) };
@@ -145,14 +146,10 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
       },
       put: (key, value) => writes.set({ key, value: value.slice() }),
       delete: (key) => writes.set({ key, value: null }),
-      range: (range) => {
-        const changes = writes.inRange(range);
-        const hidden = changes.length;
-        const base = this.range(
-          range.limit === undefined ? range : { ...range, limit: range.limit + hidden },
-        );
-        return overlay(base, changes, range);
-      },
+      range: (range) =>
+        writes.size === 0
+          ? this.range(range)
+          : overlay(this.range(unlimited(range)), writes.inRange(range), range),
     };
     let index = this.applied;
     const results = commands.map((command) => {

@@ -71,23 +71,25 @@ export class SortedWrites<W extends PendingWrite = PendingWrite> {
     return this.byId.values();
   }
 
-  /** The writes inside `range`, in the range's order (ascending, or descending when `reverse`). */
-  inRange(range: KvRange): W[] {
-    const out: W[] = [];
-    if (this.byId.size === 0) return out;
+  /**
+   * The writes inside `range`, in the range's order (ascending, or descending when `reverse`), lazily, from a
+   * copy-on-write snapshot: writes made while the caller iterates do not disturb it.
+   */
+  *inRange(range: KvRange): Generator<W> {
+    if (this.byId.size === 0) return;
     const { start, end } = range;
+    const tree = this.ordered.clone();
     if (range.reverse) {
       const from = end === undefined ? undefined : bound(end);
-      for (const [, w] of this.ordered.entriesReversed(from, undefined, true)) {
-        if (start !== undefined && compareKvKeys(w.key, start) < 0) break;
-        out.push(w);
+      for (const [, w] of tree.entriesReversed(from, undefined, true)) {
+        if (start !== undefined && compareKvKeys(w.key, start) < 0) return;
+        yield w;
       }
-      return out;
+      return;
     }
-    for (const [, w] of this.ordered.entries(start === undefined ? undefined : bound(start))) {
-      if (end !== undefined && compareKvKeys(w.key, end) >= 0) break;
-      out.push(w);
+    for (const [, w] of tree.entries(start === undefined ? undefined : bound(start))) {
+      if (end !== undefined && compareKvKeys(w.key, end) >= 0) return;
+      yield w;
     }
-    return out;
   }
 }

@@ -36,7 +36,7 @@ test('a range of pending writes is what filtering and sorting all of them gives,
           .filter((w) => inRange(w.key, range))
           .sort((a, b) => (reverse ? -1 : 1) * compareKvKeys(a.key, b.key))
           .map((w) => w.key);
-        const actual = sorted.inRange(range).map((w) => w.key);
+        const actual = [...sorted.inRange(range)].map((w) => w.key);
         assert.equal(actual.length, expected.length);
         for (let i = 0; i < actual.length; i++) assert.equal(compareKvKeys(actual[i]!, expected[i]!), 0);
       },
@@ -51,7 +51,7 @@ test('a write reaching LMDB leaves the overlay by id, and only that one', () => 
   sorted.set({ key: ['job', 2], value: new Uint8Array([2]) });
   sorted.deleteById('t\u0001job\u0001#1');
   assert.deepEqual(
-    sorted.inRange({ start: ['job'], end: ['job', '\uffff'] }).map((w) => w.key),
+    [...sorted.inRange({ start: ['job'], end: ['job', '\uffff'] })].map((w) => w.key),
     [['job', 2]],
   );
   assert.equal(sorted.size, 1);

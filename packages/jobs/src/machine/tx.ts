@@ -4,7 +4,7 @@
  * per-worker, per-state lists, counts, tenants, events, parents, schedules, retention). Deterministic: it
  * reads only the store and the entry's context.
  */
-import type { ApplyContext, MachineStore } from '@flotilla/app';
+import type { ApplyContext, MachineStore, StoreKey } from '@flotilla/app';
 import {
   type Claim,
   type ClaimedJob,
@@ -64,6 +64,8 @@ export interface QueueRecord {
   windowCount: number;
   /** The tenant served last (round-robin). */
   lastTenant: string | null;
+  /** Per finished state, the list position retention removed up to (the next removal starts after it). */
+  trimmed?: Partial<Record<'completed' | 'dead' | 'cancelled', number>>;
 }
 
 export interface WorkerRecord {
@@ -85,6 +87,9 @@ export interface ScheduleRecord {
   fired: number;
   skipped: number;
 }
+
+/** Tenants one claim considers (the next claim goes on from where this one stopped). */
+const TENANTS_PER_CLAIM = 256;
 
 const zeroCounts = (): Record<JobState, number> => ({
   waiting: 0,
@@ -391,42 +396,68 @@ export class JobsTx {
     }
     const out: ClaimedJob[] = [];
     if (wanted <= 0) return out;
+    // Slots per tenant, round-robin from the tenant after the one served last; then one range per tenant.
+    const tenants = this.tenantsFrom(queue, q.lastTenant ?? undefined);
+    const share = new Map<string, number>();
+    let left = wanted;
+    while (left > 0) {
+      let gave = false;
+      for (const t of tenants) {
+        if (left === 0) break;
+        const k = share.get(t.tenant) ?? 0;
+        if (k >= t.ready) continue;
+        share.set(t.tenant, k + 1);
+        q.lastTenant = t.tenant;
+        left--;
+        gave = true;
+      }
+      if (!gave) break;
+    }
     const slots = grants.map((g) => ({ worker: g.worker, left: g.n }));
     let slot = 0;
-    let after = q.lastTenant ?? undefined;
-    let wrapped = false;
-    while (out.length < wanted) {
-      const tenant = this.nextTenant(queue, after);
-      if (tenant === undefined) {
-        if (wrapped || after === undefined) break;
-        wrapped = true;
-        after = undefined;
-        continue;
+    for (const t of tenants) {
+      const k = share.get(t.tenant) ?? 0;
+      if (k === 0) continue;
+      const ids = [...this.store.range<string>({ ...K.readyOf(queue, t.tenant), limit: k })].map(
+        (e) => e.value,
+      );
+      for (const id of ids) {
+        while (slots[slot]!.left === 0) slot = (slot + 1) % slots.length;
+        const worker = slots[slot]!;
+        worker.left--;
+        slot = (slot + 1) % slots.length;
+        out.push(this.claimOne(this.job(id)!, worker.worker, s.leaseMs));
       }
-      after = tenant;
-      const best = first(this.store.range<string>({ ...K.readyOf(queue, tenant), limit: 1 }));
-      if (best === undefined) continue;
-      const job = this.job(best.value)!;
-      while (slots[slot]!.left === 0) slot = (slot + 1) % slots.length;
-      const worker = slots[slot]!;
-      worker.left--;
-      slot = (slot + 1) % slots.length;
-      out.push(this.claimOne(job, worker.worker, s.leaseMs));
-      q.lastTenant = tenant;
-      wrapped = false;
+      const rest = t.ready - ids.length;
+      if (rest > 0) this.store.put(K.tenant(queue, t.tenant), rest);
+      else this.store.delete(K.tenant(queue, t.tenant));
     }
     if (s.rateLimit.max > 0) q.windowCount += out.length;
     this.touch(queue);
     return out;
   }
 
-  private nextTenant(queue: string, after: string | undefined): string | undefined {
-    const next = first(this.store.range({ ...K.tenantsAfter(queue, after), limit: 1 }));
-    return next === undefined ? undefined : ((next.key as readonly (string | number)[])[2] as string);
+  /** Tenants with ready jobs (and how many), in round-robin order starting after `after` (bounded). */
+  private tenantsFrom(queue: string, after: string | undefined): { tenant: string; ready: number }[] {
+    const out: { tenant: string; ready: number }[] = [];
+    const take = (range: { start: StoreKey; end: StoreKey }, until?: string) => {
+      for (const { key, value } of this.store.range<number>({
+        ...range,
+        limit: TENANTS_PER_CLAIM - out.length,
+      })) {
+        const tenant = (key as readonly (string | number)[])[2] as string;
+        if (until !== undefined && tenant > until) break;
+        out.push({ tenant, ready: value });
+      }
+    };
+    take(K.tenantsAfter(queue, after));
+    if (after !== undefined && out.length < TENANTS_PER_CLAIM) take(K.tenantsAfter(queue, undefined), after);
+    return out;
   }
 
+  /** Claims one ready job (its tenant's count is settled by the caller). */
   private claimOne(job: JobRecord, worker: string, leaseMs: number): ClaimedJob {
-    this.unready(job);
+    this.store.delete(K.ready(job.queue, job.tenant, job.priority, job.seq));
     this.enter(job, 'active');
     const claim: Claim = {
       worker,
@@ -578,17 +609,23 @@ export class JobsTx {
       this.store.delete(K.event(this.meta.eventFirst++));
   }
 
-  /** Keeps the newest `count` finished jobs of a state (bounded work per command). */
+  /** Keeps the newest `count` finished jobs of a state (bounded work per command, from where it stopped). */
   private retain(queue: string, state: 'completed' | 'dead' | 'cancelled'): void {
     const q = this.queue(queue)!;
     const keep = state === 'completed' ? q.settings.keepCompleted.count : q.settings.keepDead.count;
     let excess = Math.min(q.counts[state] - keep, LIMITS.retentionBatchMax);
     if (excess <= 0) return;
-    for (const { value } of this.store.range<string>({ ...K.stateOf(queue, state), limit: excess })) {
+    const trimmed = q.trimmed?.[state];
+    for (const { key, value } of this.store.range<string>({
+      ...K.stateOf(queue, state, trimmed),
+      limit: excess,
+    })) {
       const job = this.job(value);
       if (job !== undefined) this.remove(job);
+      q.trimmed = { ...q.trimmed, [state]: (key as readonly number[])[3]! };
       if (--excess <= 0) break;
     }
+    this.touch(queue);
   }
 
   /** Removes a finished job and its list entry. */
@@ -755,9 +792,4 @@ export function backoffMs(backoff: JobRecord['backoff'], attempt: number, random
   if (backoff.maxDelayMs !== undefined) wait = Math.min(wait, backoff.maxDelayMs);
   wait = Math.min(wait, LIMITS.durationMsMax);
   return Math.round(wait * (1 - backoff.jitter * random));
-}
-
-function first<T>(items: Iterable<T>): T | undefined {
-  for (const item of items) return item;
-  return undefined;
 }

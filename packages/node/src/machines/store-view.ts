@@ -4,7 +4,14 @@
  * the handler returns — a command that throws leaves no trace in the store.
  */
 import { decodeValue, encodeValue, type MachineStore, type StoreKey } from '@flotilla/app';
-import { type KvKey, type KvRange, type KvView, overlayRange, SortedWrites } from '@flotilla/storage-lmdb';
+import {
+  type KvKey,
+  type KvRange,
+  type KvView,
+  overlayRange,
+  SortedWrites,
+  unlimited,
+} from '@flotilla/storage-lmdb';
 import { isReservedKey } from './store-keys.ts';
 
 function checkKey(key: StoreKey): KvKey {
@@ -79,9 +86,12 @@ export class CommandLayer implements KvView {
 
   range(range: KvRange): Iterable<{ readonly key: KvKey; readonly value: Uint8Array }> {
     if (this.writes.size === 0) return this.base.range(range);
-    const changes = this.writes.inRange(range);
-    const base = range.limit === undefined ? range : { ...range, limit: range.limit + changes.length };
-    return overlayRange(this.base.range(base) as Iterable<{ key: KvKey; value: Uint8Array }>, changes, range);
+    const base = this.base.range(unlimited(range));
+    return overlayRange(
+      base as Iterable<{ key: KvKey; value: Uint8Array }>,
+      this.writes.inRange(range),
+      range,
+    );
   }
 
   commit(): void {
