@@ -7,10 +7,12 @@
  * first add on (on the producer's connection; a few ZCARDs per poll):
  *   jobs_per_s = completed / (the poll that saw the last completion − the first addBulk issued), producer's clock;
  *   start_p50_ms / start_p99_ms = percentiles of `job.processedOn − job.timestamp` (BullMQ's own stamps, ms),
- *   read back from the completed set after the run (jobs are kept: no `removeOnComplete`).
+ *   read back from the completed set after the run (jobs are kept: no `removeOnComplete`);
+ *   cpu_us_per_job = CPU (user + system, from /proc) of redis-server and the worker process over the measured
+ *   run, per job (null without /proc).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +39,8 @@ export interface BullmqResult {
   readonly start_p50_ms: number;
   readonly start_p99_ms: number;
   readonly completed: number;
+  /** CPU (user + system, /proc) of redis-server and the worker process over the measured run, per job. */
+  readonly cpu_us_per_job: number | null;
 }
 
 const QUEUE = 'bench';
@@ -104,7 +108,10 @@ async function measure(
     await addAndComplete(queue, 'warmup', warmupJobs, bulk);
     await queue.clean(0, warmupJobs, 'completed');
   }
+  const pids = [redis.pid, held.worker.pid];
+  const cpuBefore = cpuSeconds(pids);
   const { completed, seconds } = await addAndComplete(queue, 'noop', jobs, bulk);
+  const cpuAfter = cpuSeconds(pids);
   const starts = await startLatencies(queue, 'noop', timeoutMs(jobs));
   if (starts.length !== jobs) throw new Error(`BullMQ: read back ${starts.length} of ${jobs} completed jobs`);
   return {
@@ -113,7 +120,25 @@ async function measure(
     start_p50_ms: percentile(starts, 0.5),
     start_p99_ms: percentile(starts, 0.99),
     completed,
+    cpu_us_per_job:
+      cpuBefore === undefined || cpuAfter === undefined
+        ? null
+        : Number((((cpuAfter - cpuBefore) / completed) * 1e6).toFixed(1)),
   };
+}
+
+/** CPU seconds (user + system) the processes have used so far (as packages/node/bench/cluster.ts reads them). */
+function cpuSeconds(pids: readonly number[]): number | undefined {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    } catch {
+      return undefined;
+    }
+  }
+  return total;
 }
 
 /**
@@ -206,6 +231,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 interface WorkerProcess {
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -255,7 +281,7 @@ async function startWorker(port: number, concurrency: number): Promise<WorkerPro
     await stop();
     throw error;
   }
-  return { stop };
+  return { pid: child.pid!, stop };
 }
 
 function running(child: ChildProcess): boolean {

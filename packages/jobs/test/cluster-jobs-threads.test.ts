@@ -61,7 +61,7 @@ test('a host thread dying mid-job: the job is retried and completes', { timeout:
       test: 'jobs-host-thread-death',
       node,
       first: first.lastWorker,
-      then: done.lastWorker,
+      last: done.lastWorker,
       attempts: done.attemptsMade,
     }),
   );

@@ -55,8 +55,17 @@ test('the jobs API on a standalone node: typed refusals, then jobs, flows, cance
   await jobs.ready();
 
   // Bad input: typed, naming the thing, nothing enqueued.
-  await assert.rejects(jobs.enqueueNamed([{ queue: 'nope', name: 'work', payload: {} }]), refused('unknown-queue', /nope/));
-  const Stranger = defineJob({ name: 'stranger', queue: 'work', input: Work.input, output: Work.output, handler: () => ({ n: 0, fenced: false }) });
+  await assert.rejects(
+    jobs.enqueueNamed([{ queue: 'nope', name: 'work', payload: {} }]),
+    refused('unknown-queue', /nope/),
+  );
+  const Stranger = defineJob({
+    name: 'stranger',
+    queue: 'work',
+    input: Work.input,
+    output: Work.output,
+    handler: () => ({ n: 0, fenced: false }),
+  });
   await assert.rejects(jobs.enqueue(Stranger, { n: 1 }), refused('unknown-job-type', /stranger/));
   await assert.rejects(
     jobs.enqueue(Work, { n: 'one' as unknown as number }),
@@ -84,7 +93,9 @@ test('the jobs API on a standalone node: typed refusals, then jobs, flows, cance
   const done = await jobs.waitFor(id);
   assert.equal(done.state, 'completed');
   assert.deepEqual(done.result, { n: 7, fenced: false });
-  await eventually('its completion event', 10_000, async () => (seen.some((e) => e.id === id && e.state === 'completed') ? true : undefined));
+  await eventually('its completion event', 10_000, async () =>
+    seen.some((e) => e.id === id && e.state === 'completed') ? true : undefined,
+  );
 
   // A named job of a type nobody handles dies with that reason; retry revives it (and it dies again).
   const [orphanType] = await jobs.enqueueNamed([{ queue: 'work', name: 'nobody', payload: {} }]);
@@ -112,7 +123,9 @@ test('the jobs API on a standalone node: typed refusals, then jobs, flows, cance
   assert.equal((await jobs.get(later))!.state, 'delayed');
   assert.equal(await jobs.cancel(later), 'cancelled');
   const long = await jobs.enqueue(Work, { n: 2, sleepMs: 20_000 });
-  await eventually('the long job runs', 10_000, async () => ((await jobs.get(long))?.state === 'active' ? true : undefined));
+  await eventually('the long job runs', 10_000, async () =>
+    (await jobs.get(long))?.state === 'active' ? true : undefined,
+  );
   assert.equal(await jobs.cancel(long), 'active');
   assert.equal((await jobs.waitFor(long, 15_000)).state, 'cancelled');
   await assert.rejects(jobs.cancel(long), refused('not-cancellable', /cancelled/));

@@ -72,14 +72,15 @@ export function* overlay(
   const pending = changes[Symbol.iterator]();
   let change = pending.next();
   for (const entry of base) {
-    let order = 0;
-    while (!change.done && (order = sign * compareKvKeys(change.value.key, entry.key)) < 0) {
+    let order = change.done ? 1 : sign * compareKvKeys(change.value.key, entry.key);
+    while (!change.done && order < 0) {
       const c = change.value;
       change = pending.next();
       if (c.value !== null) {
         yield { key: c.key, value: c.value };
         if (--left <= 0) return;
       }
+      order = change.done ? 1 : sign * compareKvKeys(change.value.key, entry.key);
     }
     if (!change.done && order === 0) {
       // The change stands for this key: its new value, or its deletion.
