@@ -29,6 +29,8 @@ const DURATION_S = values.duration === undefined ? undefined : Number(values.dur
 /** Ad-hoc jobs enqueued per second. */
 const RATE = Number(values.rate);
 const TICK_MS = 100;
+/** Enqueue calls (two per tick) waiting for their answer at once, at most. */
+const ENQUEUES_IN_FLIGHT_MAX = 16;
 /** When the leader dies, as a share of the run (or after this long when running until Ctrl-C). */
 const KILL_AT_SHARE = 0.35;
 const KILL_AT_MS_UNBOUNDED = 15_000;
@@ -120,6 +122,7 @@ try {
   const enqueued: string[] = [];
   let enqueueErrors = 0;
   let n = 0;
+  let inFlight = 0;
   const produce = async () => {
     while (!interrupted && performance.now() < until) {
       const tick = performance.now();
@@ -136,13 +139,20 @@ try {
           options: { tenant },
         };
       });
-      try {
-        enqueued.push(...(await jobs.enqueueBulk(emails)), ...(await jobs.enqueueBulk(invoices)));
-      } catch {
-        enqueueErrors++; // refused or in doubt (a leader was changing): not counted as enqueued
-      }
+      // Ticks overlap (a slow enqueue does not hold the next one back), up to a bound.
+      while (inFlight >= ENQUEUES_IN_FLIGHT_MAX) await sleep(5);
+      inFlight++;
+      void Promise.all([jobs.enqueueBulk(emails), jobs.enqueueBulk(invoices)])
+        .then(([a, b]) => enqueued.push(...a, ...b))
+        .catch(() => {
+          enqueueErrors++; // refused or in doubt (a leader was changing): not counted as enqueued
+        })
+        .finally(() => {
+          inFlight--;
+        });
       await sleep(Math.max(0, TICK_MS - (performance.now() - tick)));
     }
+    while (inFlight > 0) await sleep(10);
   };
   let killed = false;
   let failoverMs = 0;

@@ -86,6 +86,14 @@ export {
   store,
 } from './define/machine.ts';
 export {
+  type HistogramSeries,
+  METRIC_NAME,
+  type MetricLabels,
+  type MetricsContext,
+  type MetricsHook,
+  type MetricsSink,
+} from './define/metrics.ts';
+export {
   type CallerInputOf,
   type InputOf,
   type Operation,

@@ -8,6 +8,7 @@ import { actorKind } from '@flotilla/actors';
 import { type ActorKindRef, type AppSpec, InvalidConfigError, parseWith, type z } from '@flotilla/app';
 import { jobsTab } from './dashboard.ts';
 import { JOBS_KIND, JobsMachine } from './machine/jobs-machine.ts';
+import { jobsMetrics } from './metrics.ts';
 import {
   type Backoff,
   DEFAULT_QUEUE,
@@ -127,7 +128,9 @@ export interface JobsDefinition {
   readonly queues: ReadonlyMap<string, QueueSettings & { readonly workersPerNode: number }>;
   readonly types: ReadonlyMap<string, AnyJobType>;
   /** The parts to spread into `defineApp`: machine, shard set, dispatchers, worker pools, dashboard tab. */
-  readonly app: Required<Pick<AppSpec, 'machines' | 'shards' | 'actors' | 'leaderActors' | 'dashboard'>>;
+  readonly app: Required<
+    Pick<AppSpec, 'machines' | 'shards' | 'actors' | 'leaderActors' | 'dashboard' | 'metrics'>
+  >;
 }
 
 /** The runtime's actor kinds (loaded by module reference on whichever thread runs them). */
@@ -183,6 +186,7 @@ export function defineJobs(spec: JobsSpec): JobsDefinition {
     types,
     app: {
       machines: [JobsMachine],
+      metrics: [jobsMetrics()],
       shards: [{ prefix, count: spec.groups, kind: JobsMachine }],
       leaderActors: [
         {

@@ -34,10 +34,11 @@ test('the jobs API on a standalone node: typed refusals, then jobs, flows, cance
   timeout: 120_000,
 }, async () => {
   const api = await freePort();
+  const admin = await freePort();
   const config = join(dir, 'node.toml');
   writeFileSync(
     config,
-    `[node]\nid = 1\ndata_dir = "${join(dir, 'data')}"\napi = "127.0.0.1:${api}"\nadmin = "127.0.0.1:${await freePort()}"\nlog_level = "warn"\n\n[app]\nmodule = "${APP}"\n`,
+    `[node]\nid = 1\ndata_dir = "${join(dir, 'data')}"\napi = "127.0.0.1:${api}"\nadmin = "127.0.0.1:${admin}"\nlog_level = "warn"\n\n[app]\nmodule = "${APP}"\n`,
   );
   const { command, args } = cliCommand();
   child = spawn(command, [...args, 'start', '--config', config], { stdio: 'ignore' });
@@ -141,6 +142,17 @@ test('the jobs API on a standalone node: typed refusals, then jobs, flows, cance
     (await jobs.list('cron', 'completed', 10)).some((r) => r.scheduleId === 'tick') ? true : undefined,
   );
   assert.equal(await jobs.unschedule('tick'), true);
+
+  // Prometheus: jobs by queue and state, wait and run time histograms, stale claims and orphans.
+  const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const completed =
+    metrics.match(/^flotilla_jobs\{group="jobs:\d+",queue="work",state="completed"[^}]*\} (\d+)/gm) ?? [];
+  const total = completed.reduce((n, line) => n + Number(line.split(' ').at(-1)), 0);
+  assert.ok(total >= 5, `completed work jobs in /metrics: ${total}`);
+  assert.match(metrics, /^flotilla_jobs_wait_seconds_bucket\{.*queue="work".*le="0.005".*\} \d+/m);
+  assert.match(metrics, /^flotilla_jobs_run_seconds_count\{.*queue="work".*\} \d+/m);
+  assert.match(metrics, /^flotilla_jobs_stale_refused_total\{group="jobs:0"/m);
+  assert.match(metrics, /^flotilla_jobs_orphans_recovered_total\{group="jobs:0"/m);
   stop.abort();
   await stream;
 });

@@ -8,6 +8,7 @@
 import { type GroupId, InvalidConfigError } from '@flotilla/core';
 import type { AnyEntity } from './entity.ts';
 import { type AnyMachine, KIND_NAME } from './machine.ts';
+import type { MetricsHook } from './metrics.ts';
 
 /** Where a thread finds an actor class (structurally the same as @flotilla/actors' `ActorKind`). */
 export interface ActorKindRef {
@@ -97,6 +98,8 @@ export interface AppSpec {
   readonly leaderActors?: readonly LeaderActorSpec[];
   /** Tabs the admin dashboard shows after its cluster view. */
   readonly dashboard?: readonly DashboardTab[];
+  /** Metrics the application adds to every node's `/metrics`. */
+  readonly metrics?: readonly MetricsHook[];
 }
 
 export interface AppDefinition {
@@ -109,6 +112,7 @@ export interface AppDefinition {
   readonly actors: readonly NodeActorSpec[];
   readonly leaderActors: readonly (LeaderActorSpec & { readonly groups: ResolvedSelector })[];
   readonly dashboard: readonly DashboardTab[];
+  readonly metrics: readonly MetricsHook[];
 }
 
 export type ResolvedSelector =
@@ -164,6 +168,14 @@ function checkDashboard(tabs: readonly DashboardTab[]): readonly DashboardTab[] 
   });
 }
 
+function checkMetrics(hooks: readonly MetricsHook[]): readonly MetricsHook[] {
+  hooks.forEach((hook, i) => {
+    if (typeof hook !== 'function')
+      throw new InvalidConfigError(`metrics.${i}`, 'must be a function (sink, context)');
+  });
+  return hooks;
+}
+
 export function defineApp(spec: AppSpec): AppDefinition {
   const machines = new Map<string, AnyMachine>();
   const add = (m: AnyMachine, where: string) => {
@@ -204,6 +216,7 @@ export function defineApp(spec: AppSpec): AppDefinition {
     actors: spec.actors ?? [],
     leaderActors: (spec.leaderActors ?? []).map((a) => ({ ...a, groups: resolveSelector(a.groups) })),
     dashboard: checkDashboard(spec.dashboard ?? []),
+    metrics: checkMetrics(spec.metrics ?? []),
   };
 }
 
@@ -219,6 +232,7 @@ export function mergeApps(...apps: readonly AppDefinition[]): AppDefinition {
       a.leaderActors.map((l) => ({ ...l, groups: l.groups as GroupSelector })),
     ),
     dashboard: apps.flatMap((a) => a.dashboard),
+    metrics: apps.flatMap((a) => a.metrics),
   });
 }
 

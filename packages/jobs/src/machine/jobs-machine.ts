@@ -27,6 +27,7 @@ import {
   type ScheduleRecord,
   type Stats,
   shardIndexOf,
+  type TimeHistogram,
   type WorkerRecord,
 } from './tx.ts';
 
@@ -71,6 +72,8 @@ export interface QueueCounts {
   readonly settings: QueueRecord['settings'];
   readonly partitions: number;
   readonly counts: QueueRecord['counts'];
+  readonly wait: TimeHistogram | null;
+  readonly run: TimeHistogram | null;
 }
 
 /** How a schedule's occurrence at `fireAt` becomes a job (its id makes the occurrence enqueue once). */
@@ -331,6 +334,8 @@ export const JobsMachine = defineMachine({
           settings: value.settings,
           partitions: value.partitions,
           counts: value.counts,
+          wait: value.wait ?? null,
+          run: value.run ?? null,
         };
       let workers = 0;
       for (const _ of state.range(K.workers())) workers++;

@@ -64,8 +64,37 @@ export interface QueueRecord {
   windowCount: number;
   /** The tenant served last (round-robin). */
   lastTenant: string | null;
+  /** Time from ready to claimed, and from claimed to reported (ms, log time): the metrics' histograms. */
+  wait?: TimeHistogram;
+  run?: TimeHistogram;
   /** Per finished state, the list position retention removed up to (the next removal starts after it). */
   trimmed?: Partial<Record<'completed' | 'dead' | 'cancelled', number>>;
+}
+
+/** Upper bounds (ms) of the jobs' wait and run time buckets. */
+export const TIME_BUCKETS_MS: readonly number[] = [
+  5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
+];
+
+/** Observations per bucket of TIME_BUCKETS_MS (the last one: above every bound), their sum and count. */
+export interface TimeHistogram {
+  readonly buckets: number[];
+  sum: number;
+  count: number;
+}
+
+const emptyHistogram = (): TimeHistogram => ({
+  buckets: new Array(TIME_BUCKETS_MS.length + 1).fill(0),
+  sum: 0,
+  count: 0,
+});
+
+function observe(h: TimeHistogram, ms: number): void {
+  let i = 0;
+  while (i < TIME_BUCKETS_MS.length && ms > TIME_BUCKETS_MS[i]!) i++;
+  h.buckets[i]!++;
+  h.sum += ms;
+  h.count++;
 }
 
 export interface WorkerRecord {
@@ -245,6 +274,7 @@ export class JobsTx {
 
   private makeReady(job: JobRecord, fresh = false): void {
     this.enter(job, 'waiting', fresh);
+    job.runAt = Math.max(job.runAt, this.now);
     this.store.put(K.ready(job.queue, job.tenant, job.priority, job.seq), job.id);
     const key = K.tenant(job.queue, job.tenant);
     this.store.put(key, (this.store.get<number>(key) ?? 0) + 1);
@@ -267,6 +297,7 @@ export class JobsTx {
   /** Ends `job`'s claim: lease and worker indexes, the queue's active count. */
   private release(job: JobRecord): Claim {
     const claim = job.claim!;
+    observe((this.touch(job.queue).run ??= emptyHistogram()), this.now - claim.startedAt);
     this.store.delete(K.lease(claim.leaseUntil, job.seq));
     this.store.delete(K.workerJob(claim.worker, job.seq));
     this.touch(job.queue).active--;
@@ -467,6 +498,7 @@ export class JobsTx {
       startedAt: this.now,
     };
     job.claim = claim;
+    observe((this.touch(job.queue).wait ??= emptyHistogram()), this.now - job.runAt);
     job.lastToken = claim.token;
     job.lastWorker = worker;
     job.startedAt = this.now;

@@ -3,13 +3,25 @@
  * status asks per scrape, shared by every metric): elections, leader changes, term, commit and applied index,
  * replication lag per follower, proposal latency, node additions, mailbox depth, restarts, transport counters.
  */
-import { Gauge, Histogram, Registry } from 'prom-client';
+import {
+  type AppDefinition,
+  type CallPort,
+  Calls,
+  type HistogramSeries,
+  InvalidConfigError,
+  METRIC_NAME,
+  type MetricLabels,
+  type MetricsSink,
+} from '@flotilla/app';
+import { Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import type { FlotillaNode } from '../cluster/node.ts';
 import type { ReplicaStatus } from '../replicas/replica-actor.ts';
 
 export interface MetricsSources {
   readonly node: FlotillaNode;
   readonly transport?: () => Record<string, number>;
+  /** The application's metrics hooks, and the calls they make. */
+  readonly app?: { readonly definition: AppDefinition; readonly calls: CallPort };
 }
 
 export function createMetrics(sources: MetricsSources): Registry {
@@ -127,5 +139,74 @@ export function createMetrics(sources: MetricsSources): Registry {
       for (const [k, v] of Object.entries(sources.transport?.() ?? {})) transport.set({ counter: k }, v);
     },
   });
+  if (sources.app) addAppMetrics(registry, node, sources.app);
   return registry;
+}
+
+/** The application's hooks declare their metrics on a sink backed by this registry. */
+function addAppMetrics(
+  registry: Registry,
+  node: FlotillaNode,
+  app: NonNullable<MetricsSources['app']>,
+): void {
+  const checkName = (name: string) => {
+    if (!METRIC_NAME.test(name))
+      throw new InvalidConfigError(`metrics.${name}`, 'is not a Prometheus metric name');
+  };
+  const sink: MetricsSink = {
+    gauge(name, help, labels, collect) {
+      checkName(name);
+      new Gauge({
+        name,
+        help,
+        labelNames: [...labels],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          for (const [series, value] of await collect()) this.set(series as Record<string, string>, value);
+        },
+      });
+    },
+    histogram(name, help, buckets, collect) {
+      checkName(name);
+      registry.registerMetric(appHistogram(name, help, buckets, collect));
+    },
+  };
+  const calls = new Calls(app.calls);
+  const localLeaders = (kind: string) =>
+    [...node.replicas.values()]
+      .filter((r) => r.leaderId === node.id && node.catalog.groups.get(r.id)?.kind === kind)
+      .map((r) => r.id);
+  for (const hook of app.definition.metrics) hook(sink, { calls, localLeaders });
+}
+
+/** A histogram whose buckets the application counted: exposed as Prometheus buckets, sum and count. */
+function appHistogram(
+  name: string,
+  help: string,
+  buckets: readonly number[],
+  collect: () => Promise<Iterable<HistogramSeries>>,
+): Metric {
+  const values = async () => {
+    const out: { labels: MetricLabels; value: number; metricName: string }[] = [];
+    for (const s of await collect()) {
+      buckets.forEach((le, i) =>
+        out.push({
+          labels: { ...s.labels, le: String(le) },
+          value: s.cumulative[i] ?? 0,
+          metricName: `${name}_bucket`,
+        }),
+      );
+      out.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${name}_bucket` });
+      out.push({ labels: s.labels, value: s.sum, metricName: `${name}_sum` });
+      out.push({ labels: s.labels, value: s.count, metricName: `${name}_count` });
+    }
+    return out;
+  };
+  return {
+    name,
+    help,
+    get: async () => ({ name, help, type: 'histogram', values: await values(), aggregator: 'sum' }),
+    reset: () => {},
+  } as unknown as Metric;
 }

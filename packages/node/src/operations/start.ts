@@ -146,7 +146,11 @@ export async function startNode(
   };
   const api = await ApiServer.listen(backend, { ...split(config.node.api), logger: log });
   node.statusSource = status; // peers ask for it (the admin's cluster view); it reads the API's counters
-  const metrics = createMetrics({ node, transport: () => (ws ? flatten(ws.stats()) : {}) });
+  const metrics = createMetrics({
+    node,
+    transport: () => (ws ? flatten(ws.stats()) : {}),
+    app: { definition: registry.app, calls: node.executor },
+  });
   const admin = await AdminServer.listen(
     {
       status,
