@@ -16,8 +16,13 @@ const BUCKETS_S = TIME_BUCKETS_MS.map((ms) => ms / 1000);
 type GroupCounts = { group: string; queues: Record<string, QueueCounts>; stats: Stats };
 
 function cumulative(h: TimeHistogram): number[] {
+  const out: number[] = [];
   let sum = 0;
-  return TIME_BUCKETS_MS.map((_, i) => (sum += h.buckets[i] ?? 0));
+  for (let i = 0; i < TIME_BUCKETS_MS.length; i++) {
+    sum += h.buckets[i] ?? 0;
+    out.push(sum);
+  }
+  return out;
 }
 
 export function jobsMetrics(): MetricsHook {

@@ -297,7 +297,9 @@ export class JobsTx {
   /** Ends `job`'s claim: lease and worker indexes, the queue's active count. */
   private release(job: JobRecord): Claim {
     const claim = job.claim!;
-    observe((this.touch(job.queue).run ??= emptyHistogram()), this.now - claim.startedAt);
+    const q = this.touch(job.queue);
+    q.run ??= emptyHistogram();
+    observe(q.run, this.now - claim.startedAt);
     this.store.delete(K.lease(claim.leaseUntil, job.seq));
     this.store.delete(K.workerJob(claim.worker, job.seq));
     this.touch(job.queue).active--;
@@ -498,7 +500,9 @@ export class JobsTx {
       startedAt: this.now,
     };
     job.claim = claim;
-    observe((this.touch(job.queue).wait ??= emptyHistogram()), this.now - job.runAt);
+    const q = this.touch(job.queue);
+    q.wait ??= emptyHistogram();
+    observe(q.wait, this.now - job.runAt);
     job.lastToken = claim.token;
     job.lastWorker = worker;
     job.startedAt = this.now;

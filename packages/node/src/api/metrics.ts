@@ -190,13 +190,12 @@ function appHistogram(
   const values = async () => {
     const out: { labels: MetricLabels; value: number; metricName: string }[] = [];
     for (const s of await collect()) {
-      buckets.forEach((le, i) =>
+      for (const [i, le] of buckets.entries())
         out.push({
           labels: { ...s.labels, le: String(le) },
           value: s.cumulative[i] ?? 0,
           metricName: `${name}_bucket`,
-        }),
-      );
+        });
       out.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${name}_bucket` });
       out.push({ labels: s.labels, value: s.sum, metricName: `${name}_sum` });
       out.push({ labels: s.labels, value: s.count, metricName: `${name}_count` });
