@@ -4,6 +4,7 @@
  * replicated commands, worker pools on every node, leases with batched heartbeats, orphan recovery, cron
  * schedules that fire once per occurrence, and the `Jobs` API for clients and actors.
  */
+export { JOBS_USAGE, type JobsConnection, runJobsCommand } from './cli.ts';
 export { type EnqueueOptions, type FlowSpec, Jobs, type JobsSummary, type NamedJob } from './client.ts';
 export { jobsTab } from './dashboard.ts';
 export {

@@ -143,6 +143,30 @@ test('the jobs API on a standalone node: typed refusals, then jobs, flows, cance
   );
   assert.equal(await jobs.unschedule('tick'), true);
 
+  // The CLI, by name: an enqueue that runs, and a refusal naming the queue (exit 1).
+  const cli = (...rest: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const p = spawn(command, [...args, 'jobs', ...rest, '--api', `127.0.0.1:${api}`], { stdio: 'pipe' });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      p.stderr.on('data', (c: Buffer) => {
+        err += c.toString();
+      });
+      p.on('exit', (code) => resolve({ code, out, err }));
+    });
+  const enqueued = await cli('enqueue', '--queue', 'work', '--name', 'work', '--payload', '{"n":5}');
+  assert.equal(enqueued.code, 0, enqueued.err);
+  const cliJob = JSON.parse(enqueued.out) as { id: string };
+  assert.equal((await jobs.waitFor(cliJob.id)).state, 'completed');
+  const shown = await cli('get', '--id', cliJob.id);
+  assert.equal((JSON.parse(shown.out) as { state: string }).state, 'completed');
+  const bad = await cli('enqueue', '--queue', 'nope', '--name', 'work');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /queue "nope" is not configured/);
+
   // Prometheus: jobs by queue and state, wait and run time histograms, stale claims and orphans.
   const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
   const completed =
