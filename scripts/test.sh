@@ -20,7 +20,7 @@ serial=()
 parallel=()
 for f in "${all[@]}"; do
   case "$f" in
-    packages/node/test/cluster-*.test.ts | packages/jobs/test/cluster-*.test.ts | packages/node/test/standalone.test.ts | packages/node/test/dashboard.test.ts | packages/jobs/test/dashboard-jobs.test.ts | test/linearizability-faults.test.ts | examples/bank/test/*.test.ts) serial+=("$f") ;;
+    packages/node/test/cluster-*.test.ts | packages/jobs/test/cluster-*.test.ts | packages/node/test/standalone.test.ts | packages/node/test/dashboard.test.ts | packages/jobs/test/dashboard-jobs.test.ts | test/linearizability-faults.test.ts | examples/*/test/*.test.ts) serial+=("$f") ;;
     *) parallel+=("$f") ;;
   esac
 done
