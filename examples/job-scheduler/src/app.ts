@@ -6,6 +6,9 @@
 import { defineApp, z } from '@flotilla/app';
 import { defineJob, defineJobs, type JobContext } from '@flotilla/jobs';
 
+/** Finished jobs kept per queue and jobs group (older ones are removed, as BullMQ's removeOnComplete). */
+const KEEP_FINISHED = 200_000;
+
 /** The ledger's address, handed to the node processes by the demo. */
 const ledgerUrl = (): string => process.env.JOB_SCHEDULER_LEDGER ?? '';
 
@@ -78,9 +81,15 @@ export const jobs = defineJobs({
   module: import.meta.url,
   exportName: 'jobs',
   groups: 4,
+  // Finished jobs are kept (newest first) up to a count per queue and group: enough for the demo's audit.
   queues: {
-    emails: { workersPerNode: 16, rateLimit: { max: 2_000, durationMs: 1_000 }, leaseMs: 3_000 },
-    invoices: { workersPerNode: 8, concurrency: 12, leaseMs: 3_000 },
+    emails: {
+      workersPerNode: 16,
+      rateLimit: { max: 2_000, durationMs: 1_000 },
+      leaseMs: 3_000,
+      keepCompleted: { count: KEEP_FINISHED },
+    },
+    invoices: { workersPerNode: 8, concurrency: 12, leaseMs: 3_000, keepCompleted: { count: KEEP_FINISHED } },
     reports: { workersPerNode: 2, leaseMs: 5_000 },
   },
   types: [SendEmail, ChargeInvoice, BuildReport],

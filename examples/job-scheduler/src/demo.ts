@@ -41,6 +41,8 @@ const DRAIN_TIMEOUT_MS = 90_000;
 const TENANTS = ['acme', 'acme', 'acme', 'acme', 'globex', 'initech'];
 const APP = fileURLToPath(new URL('./app.ts', import.meta.url));
 const BAR_WIDTH = 30;
+/** Unfinished jobs described when the audit finds some. */
+const LOST_SHOWN = 5;
 
 const say = (line: string) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}${line}\n`);
 
@@ -159,8 +161,15 @@ try {
   const chaos = async () => {
     while (performance.now() < killAt && !interrupted && performance.now() < until) await sleep(100);
     if (interrupted || performance.now() >= until) return;
-    const victim = await leaderOf(client, 'jobs:0');
-    if (victim === 0) return;
+    let victim = 0;
+    for (let i = 0; i < 50 && victim === 0; i++) {
+      victim = await leaderOf(client, 'jobs:0');
+      if (victim === 0) await sleep(100);
+    }
+    if (victim === 0) {
+      say('job-scheduler: no leader of jobs:0 known; no kill this run');
+      return;
+    }
     say(
       `job-scheduler: kill -9 of node ${victim}, the leader of jobs:0 (its dispatcher and workers die mid-job)`,
     );
@@ -226,6 +235,14 @@ try {
   const completed = [...records.values()].filter((r) => r.state === 'completed');
   const lost = enqueued.filter((id) => !records.has(id)).length;
   const duplicated = [...completions.values()].filter((c) => c > 1).length;
+  if (lost > 0) {
+    // Say where the unfinished ones are (a stuck claim, a job never claimed, a job unknown to its group).
+    const sample = enqueued.filter((id) => !records.has(id)).slice(0, LOST_SHOWN);
+    for (const id of sample) {
+      const r = await jobs.get(id).catch((e: unknown) => String(e));
+      say(`job-scheduler: unfinished ${id}: ${JSON.stringify(r)}`);
+    }
+  }
   const misfenced = completed.filter((r) => ledger.effects.get(r.id)?.token !== r.lastToken).length;
   console.log(
     JSON.stringify({
