@@ -13,11 +13,12 @@
  *   cpu_us_per_job = CPU (user + system, /proc) of the three node processes over the measured run, per job;
  *   client_cpu_us_per_job = this process's (producer and poller);
  *   raft_entries_per_job = log entries the jobs groups committed during the measured run (Δ commit index, read
- *   from node 1's status), per job; enqueue_commands = the enqueue commands the bulk calls made (one per chunk
- *   and jobs group); claim_commands = distinct claims that handed out measured jobs (a job's fencing token
+ *   from node 1's status), per job; enqueue_commands = the enqueue commands the bulk calls made (per chunk, one
+ *   per jobs group and LIMITS.enqueueBatchMax jobs); claim_commands = distinct claims that handed out measured jobs (a job's fencing token
  *   is its claim's log index); other_entries = the rest (finish reports, heartbeats, ticks, empty claims,
  *   checkpoints); jobs_groups_new_terms = terms the jobs groups went through during it (summed over the groups:
- *   elections and leadership transfers).
+ *   elections and leadership transfers); jobs_leaders_after = jobs groups led by each node at the end (every
+ *   one on node 1 at the start: the cluster is placed again after the warm-up).
  * BullMQ: see bullmq.ts; its total concurrency is the Flotilla pools' (workers per node × 3).
  *
  * One JSON line per system, then one per fsync policy:
@@ -37,7 +38,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FlotillaClient } from '@flotilla/client';
-import { Jobs } from '@flotilla/jobs';
+import { Jobs, LIMITS } from '@flotilla/jobs';
 import { LocalCluster } from '@flotilla/node';
 import { type BullmqResult, runBullmq } from './bullmq.ts';
 import { redisAvailable } from './redis.ts';
@@ -212,6 +213,14 @@ async function placedOnNode1(client: FlotillaClient): Promise<void> {
   print({ bench: 'jobs', system: 'flotilla', warning: 'leaders not all on node 1; measuring anyway' });
 }
 
+/** How many jobs groups each node leads (0: none known), as the cluster's topology says. */
+async function jobsLeaders(client: FlotillaClient): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const [group, leader] of Object.entries((await client.refreshTopology()).leaders))
+    if (group.startsWith(`${definition.prefix}:`)) counts[leader] = (counts[leader] ?? 0) + 1;
+  return counts;
+}
+
 /** Commit indexes and terms of the jobs groups, summed, as node 1 reports them. */
 async function jobsGroups(
   client: FlotillaClient,
@@ -248,6 +257,9 @@ async function measureFlotilla(): Promise<FlotillaResult> {
     const jobs = new Jobs(client, definition);
     await jobs.ready(READY_TIMEOUT_MS);
     if (WARMUP > 0) await enqueueAndComplete(jobs, WARMUP);
+    // The warm-up may have moved leaders (an election under load): the measured run starts placed again.
+    await placedOnNode1(client);
+    await jobs.ready(READY_TIMEOUT_MS);
 
     const pids = cluster.ids.map((id) => cluster!.pid(id)!);
     const groupsBefore = await jobsGroups(client, cluster);
@@ -257,6 +269,7 @@ async function measureFlotilla(): Promise<FlotillaResult> {
     const nodesAfter = totalCpu(pids);
     const clientAfter = cpuSeconds('self');
     const groupsAfter = await jobsGroups(client, cluster);
+    const leadersAfter = await jobsLeaders(client);
     const entries = groupsAfter.commit - groupsBefore.commit;
 
     const measured = new Set(run.ids.flat());
@@ -265,11 +278,14 @@ async function measureFlotilla(): Promise<FlotillaResult> {
       throw new Error(`Flotilla: read back ${records.length} of ${JOBS} completed jobs`);
     const starts = records.map((r) => r.startedAt! - r.createdAt).sort((a, b) => a - b);
     const claims = new Set(records.map((r) => `${r.id.slice(r.id.indexOf('@'))}/${r.lastToken}`)).size;
-    // One enqueue command per chunk and jobs group it touched (chunks are at most LIMITS.enqueueBatchMax).
-    const enqueues = run.ids.reduce(
-      (n, chunk) => n + new Set(chunk.map((id) => id.slice(id.indexOf('@')))).size,
-      0,
-    );
+    // Each bulk call sends its jobs group by group, in commands of at most LIMITS.enqueueBatchMax jobs.
+    let enqueues = 0;
+    for (const chunk of run.ids) {
+      const perGroup = new Map<string, number>();
+      for (const id of chunk)
+        perGroup.set(id.slice(id.indexOf('@')), (perGroup.get(id.slice(id.indexOf('@'))) ?? 0) + 1);
+      for (const n of perGroup.values()) enqueues += Math.ceil(n / LIMITS.enqueueBatchMax);
+    }
     return {
       system: 'flotilla',
       jobs_per_s: Math.round(JOBS / run.seconds),
@@ -288,6 +304,7 @@ async function measureFlotilla(): Promise<FlotillaResult> {
       jobs_per_claim: Number((JOBS / claims).toFixed(1)),
       other_entries: entries - enqueues - claims,
       jobs_groups_new_terms: groupsAfter.term - groupsBefore.term,
+      jobs_leaders_after: leadersAfter,
     };
   } finally {
     client?.close();
