@@ -335,7 +335,7 @@ export class Jobs {
     const lists = await Promise.all(
       this.router.groups().map(async (group) => {
         const out: JobRecord[] = [];
-        let after: number | undefined;
+        let after: unknown;
         while (out.length < limit) {
           const page = await this.calls.query(
             JobsMachine,

@@ -39,8 +39,8 @@ export const LIMITS = {
   reportBatchMax: 2_000,
   /** Delays, backoffs, leases, TTLs and timeouts: at most a year. */
   durationMsMax: 365 * 24 * 3600 * 1000,
-  /** Events kept per group for the completion stream. */
-  eventsKept: 20_000,
+  /** Records of the completion stream kept per group (one per command that finished jobs). */
+  eventRecordsKept: 5_000,
   /** Error messages kept per job (the last ones). */
   errorsKept: 10,
   /** Finished jobs removed by retention in one command (the rest go in later commands). */

@@ -39,7 +39,7 @@ export interface KvContext {
 
 /** Writes applied but not yet handed to LMDB, and the applied index they bring the state to. */
 interface Staged {
-  readonly writes: Map<string, { key: KvKey; value: Uint8Array | null }>;
+  readonly writes: Map<string, Pending>;
   applied: number;
   readonly seq: number;
 }
@@ -138,18 +138,20 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
 
   apply(commands: readonly Command[]): Result[] {
     if (commands.length === 0) return [];
-    const writes = new SortedWrites();
+    // Writes go straight into the staged batch and the overlay (reads see them at once); a command that must
+    // leave no trace is rolled back above this layer (the framework's per-command layer).
+    const staged = this.stage();
+    const write = (key: KvKey, value: Uint8Array | null) => {
+      const id = keyId(key);
+      const w = { key, value, seq: staged.seq };
+      staged.writes.set(id, w);
+      this.overlayed.set(w, id);
+    };
     const view: KvView = {
-      get: (key) => {
-        const w = writes.get(key);
-        return w !== undefined ? (w.value ?? undefined) : this.get(key);
-      },
-      put: (key, value) => writes.set({ key, value: value.slice() }),
-      delete: (key) => writes.set({ key, value: null }),
-      range: (range) =>
-        writes.size === 0
-          ? this.range(range)
-          : overlay(this.range(unlimited(range)), writes.inRange(range), range),
+      get: (key) => this.get(key),
+      put: (key, value) => write(key, value.slice()),
+      delete: (key) => write(key, null),
+      range: (range) => this.range(range),
     };
     let index = this.applied;
     const results = commands.map((command) => {
@@ -157,32 +159,30 @@ export class KvStateMachine<Result = unknown> implements StateMachine<Result>, C
       index = command.index;
       return this.applyFn(command, view);
     });
-    this.record([...writes.values()], index);
+    this.staged!.applied = index;
+    this.applied = index;
+    this.scheduleCommit();
     return results;
   }
 
   advanceAppliedIndex(index: number): void {
     if (index <= this.applied) return;
-    this.record([], index);
+    this.stage().applied = index;
+    this.applied = index;
+    this.scheduleCommit();
   }
 
-  /** Commits now, or stages for the committer's next round (the overlay serves reads either way). */
-  private record(writes: { key: KvKey; value: Uint8Array | null }[], applied: number): void {
+  /** The batch writes are staged into until the committer (or, without one, this apply) hands it to LMDB. */
+  private stage(): Staged {
+    this.staged ??= { writes: new Map(), applied: this.applied, seq: ++this.seq };
+    return this.staged;
+  }
+
+  /** Commits at the committer's next round, or now when there is none. */
+  private scheduleCommit(): void {
     const committer = this.ctx.committer;
-    if (committer === undefined) {
-      void this.commit(writes, applied, false);
-      return;
-    }
-    this.staged ??= { writes: new Map(), applied, seq: ++this.seq };
-    const staged = this.staged;
-    for (const w of writes) {
-      const id = keyId(w.key);
-      staged.writes.set(id, w);
-      this.overlayed.set({ key: w.key, value: w.value, seq: staged.seq });
-    }
-    staged.applied = applied;
-    this.applied = applied;
-    committer.schedule(this);
+    if (committer === undefined) this.commitStaged();
+    else committer.schedule(this);
   }
 
   /** Hands the staged batch to LMDB (the committer calls this for every machine in one turn). */

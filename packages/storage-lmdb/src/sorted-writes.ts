@@ -48,8 +48,8 @@ export class SortedWrites<W extends PendingWrite = PendingWrite> {
     return this.byId.get(id);
   }
 
-  set(write: W): void {
-    const id = keyId(write.key);
+  /** Records `write` (its key's id may be given when the caller has it). */
+  set(write: W, id = keyId(write.key)): void {
     this.byId.set(id, write);
     this.ordered.set({ key: write.key, id }, write);
   }

@@ -4,13 +4,14 @@
  * dispatcher's term), heartbeat, complete/fail (checked against the claim they present), recover orphans,
  * tick schedules and retention, cancel, retry, schedule — and queries read it at the consistency asked.
  */
-import { defineMachine, type MachineStore, store, z } from '@flotilla/app';
+import { defineMachine, type MachineStore, type StoreKey, store, z } from '@flotilla/app';
 import {
   type JobEvent,
   JobId,
   type JobInput,
   JobInputSchema,
   type JobRecord,
+  type JobState,
   LIMITS,
   partitionsOf,
   QueueName,
@@ -21,8 +22,10 @@ import { K } from './keys.ts';
 import { cronProblem, nextOccurrence } from './schedules.ts';
 import {
   JobsTx,
+  LISTED_STATES,
   newQueueRecord,
   type QueueRecord,
+  readJob,
   readMeta,
   type ScheduleRecord,
   type Stats,
@@ -33,6 +36,9 @@ import {
 
 /** The machine kind's name, and the default prefix of the jobs shard set (`jobs:0..N-1`). */
 export const JOBS_KIND = 'jobs';
+
+/** Entries a listing of delayed or active jobs reads per job it returns, at most (they mix queues). */
+const LIST_SCAN_FACTOR = 20;
 
 /** Delayed jobs promoted, orphans recovered, schedules fired, old jobs removed: per command, at most. */
 const MAINTENANCE_BATCH = 1_000;
@@ -179,10 +185,11 @@ export const JobsMachine = defineMachine({
       input: z.object({
         queue: QueueName,
         state: z.string(),
-        after: z.number().int().optional(),
+        /** The `next` of the previous page. */
+        after: z.unknown().optional(),
         limit: z.number().int().min(1).max(1_000),
       }),
-      output: z.object({ jobs: z.array(JobView), next: z.number().nullable() }),
+      output: z.object({ jobs: z.array(JobView), next: z.unknown().nullable() }),
     },
     counts: {
       input: z.object({}),
@@ -316,16 +323,38 @@ export const JobsMachine = defineMachine({
     },
   },
   query: {
-    get: (state, { id }) => state.get<JobRecord>(K.job(id)) ?? null,
+    get: (state, { id }) => readJob(state, id) ?? null,
     list(state, { queue, state: jobState, after, limit }) {
       const jobs: JobRecord[] = [];
-      let next: number | null = null;
-      for (const { key, value } of state.range<string>({ ...K.stateOf(queue, jobState, after), limit })) {
-        const job = state.get<JobRecord>(K.job(value));
-        if (job !== undefined) jobs.push(job);
-        next = (key as readonly number[])[3]!;
+      let next: unknown = null;
+      if (LISTED_STATES.has(jobState as JobState)) {
+        const from = typeof after === 'number' ? after : undefined;
+        for (const { key, value } of state.range<string>({ ...K.stateOf(queue, jobState, from), limit })) {
+          const job = readJob(state, value);
+          if (job !== undefined) jobs.push(job);
+          next = (key as readonly number[])[3]!;
+        }
+        return { jobs, next: jobs.length < limit ? null : next };
       }
-      return { jobs, next: jobs.length < limit ? null : next };
+      // Waiting, delayed and active jobs are listed from the index that orders them (ready, delay, lease).
+      const index =
+        jobState === 'waiting'
+          ? { start: ['ready', queue] as StoreKey, end: ['ready', queue, '\uffff'] as StoreKey }
+          : jobState === 'delayed'
+            ? K.delayAll()
+            : jobState === 'active'
+              ? K.leaseAll()
+              : undefined;
+      if (index === undefined) return { jobs, next: null };
+      const start = Array.isArray(after) ? ([...after, ''] as StoreKey) : index.start;
+      let scanned = 0;
+      for (const { key, value } of state.range<string | [string, string]>({ start, end: index.end })) {
+        if (jobs.length >= limit || ++scanned > limit * LIST_SCAN_FACTOR) break;
+        next = key;
+        const job = readJob(state, typeof value === 'string' ? value : value[0]);
+        if (job !== undefined && job.queue === queue) jobs.push(job);
+      }
+      return { jobs, next: jobs.length < limit && scanned <= limit * LIST_SCAN_FACTOR ? null : next };
     },
     counts(state) {
       const queues: Record<string, QueueCounts> = {};
@@ -368,9 +397,14 @@ export const JobsMachine = defineMachine({
     },
     events(state, { after, limit }) {
       const events: JobEvent[] = [];
-      for (const { value } of state.range<JobEvent>({ ...K.eventsAfter(after), limit })) events.push(value);
+      let next = after;
+      for (const { key, value } of state.range<JobEvent[]>(K.eventsAfter(after))) {
+        if (events.length >= limit) break;
+        events.push(...value);
+        next = (key as readonly number[])[1]!;
+      }
       const last = readMeta(state).eventNext - 1;
-      return { events, next: events.length > 0 ? events[events.length - 1]!.seq : after, last };
+      return { events, next, last };
     },
     workers: (state) => [...state.range<WorkerRecord>(K.workers())].map((w) => w.value),
     schedules: (state) => [...state.range<ScheduleRecord>(K.schedules())].map((s) => s.value),

@@ -39,18 +39,12 @@ export const K = {
   /** Delayed jobs due at `now`. */
   delayDue: (now: number) => ({ start: ['delay'] as StoreKey, end: ['delay', now + 1] as StoreKey }),
   delayAll: () => ({ start: ['delay'] as StoreKey, end: ['delay', HIGH] as StoreKey }),
-  /** Claims by lease expiry: → id. */
+  /** Claims by lease expiry: → [id, worker]. */
   lease: (leaseUntil: number, seq: number): StoreKey => ['lease', leaseUntil, seq],
   /** Claims whose lease ended before `now`. */
   leaseExpired: (now: number) => ({ start: ['lease'] as StoreKey, end: ['lease', now] as StoreKey }),
   leaseAll: () => ({ start: ['lease'] as StoreKey, end: ['lease', HIGH] as StoreKey }),
-  /** Claims by worker: → id (a dead worker's claims are recovered at once). */
-  workerJob: (worker: string, seq: number): StoreKey => ['wjob', worker, seq],
-  workerJobs: (worker: string) => ({
-    start: ['wjob', worker] as StoreKey,
-    end: ['wjob', worker, HIGH] as StoreKey,
-  }),
-  /** Jobs by queue and state, in the order they entered it: → id. */
+  /** Finished (and waiting-children) jobs by queue and state, in the order they entered it: → id. */
   state: (queue: string, state: string, stateSeq: number): StoreKey => ['state', queue, state, stateSeq],
   stateOf: (queue: string, state: string, after?: number) => ({
     start: (after === undefined ? ['state', queue, state] : ['state', queue, state, after + 1]) as StoreKey,
@@ -68,7 +62,7 @@ export const K = {
   due: (fireAt: number, id: string): StoreKey => ['due', fireAt, id],
   dueBy: (now: number) => ({ start: ['due'] as StoreKey, end: ['due', now + 1] as StoreKey }),
   dueAll: () => ({ start: ['due'] as StoreKey, end: ['due', HIGH] as StoreKey }),
-  /** The completion stream: JobEvent by sequence. */
+  /** The completion stream: the JobEvents of one command, by sequence. */
   event: (seq: number): StoreKey => ['event', seq],
   eventsAfter: (after: number) => ({
     start: ['event', after + 1] as StoreKey,

@@ -17,6 +17,7 @@ import {
   type ScheduleSpec,
   shareOf,
 } from '../model.ts';
+import { decodeJob, encodeJob } from './job-codec.ts';
 import { K } from './keys.ts';
 import { dueOccurrences } from './schedules.ts';
 
@@ -117,6 +118,9 @@ export interface ScheduleRecord {
   skipped: number;
 }
 
+/** Claims scanned for those of workers that are gone (bounded per command; a later one does the rest). */
+const LEASE_SCAN_MAX = 100_000;
+
 /** Tenants one claim considers (the next claim goes on from where this one stopped). */
 const TENANTS_PER_CLAIM = 256;
 
@@ -180,6 +184,20 @@ export function shardOfJobId(id: string): number {
   return Number(id.slice(id.lastIndexOf('@') + 1));
 }
 
+/** States kept in a per-queue list (the others are listed from their own index: ready, delay, lease). */
+export const LISTED_STATES: ReadonlySet<JobState> = new Set([
+  'completed',
+  'dead',
+  'cancelled',
+  'waiting-children',
+]);
+
+/** A job's record, or undefined. */
+export function readJob(store: MachineStore, id: string): JobRecord | undefined {
+  const fields = store.get<unknown[]>(K.job(id));
+  return fields === undefined ? undefined : decodeJob(fields);
+}
+
 /** Why a claim presented by a worker is not the job's current one (undefined: it is). */
 export function claimProblem(
   job: JobRecord | undefined,
@@ -197,6 +215,10 @@ export class JobsTx {
   readonly meta: Meta;
   private readonly queues = new Map<string, QueueRecord | null>();
   private readonly dirtyQueues = new Set<string>();
+  /** Changes of tenants' ready counts, written once (before a range over them, and at the end). */
+  private readonly tenantDelta = new Map<string, { queue: string; tenant: string; delta: number }>();
+  /** Events of this command, stored as one record of the completion stream. */
+  private readonly events: JobEvent[] = [];
   readonly shard: number;
 
   constructor(
@@ -213,6 +235,12 @@ export class JobsTx {
 
   /** Writes the cached records; call once, at the end of the command. */
   commit(): void {
+    this.flushTenants();
+    if (this.events.length > 0) {
+      this.store.put(K.event(this.meta.eventNext++), this.events);
+      while (this.meta.eventNext - this.meta.eventFirst > LIMITS.eventRecordsKept)
+        this.store.delete(K.event(this.meta.eventFirst++));
+    }
     this.store.put(K.meta(), this.meta);
     for (const name of this.dirtyQueues) this.store.put(K.queue(name), this.queues.get(name)!);
   }
@@ -250,11 +278,29 @@ export class JobsTx {
   }
 
   job(id: string): JobRecord | undefined {
-    return this.store.get<JobRecord>(K.job(id));
+    return readJob(this.store, id);
   }
 
   save(job: JobRecord): void {
-    this.store.put(K.job(job.id), job);
+    this.store.put(K.job(job.id), encodeJob(job));
+  }
+
+  private tenantChange(queue: string, tenant: string, delta: number): void {
+    const key = `${queue}\u0000${tenant}`;
+    const known = this.tenantDelta.get(key);
+    if (known === undefined) this.tenantDelta.set(key, { queue, tenant, delta });
+    else known.delta += delta;
+  }
+
+  private flushTenants(): void {
+    for (const { queue, tenant, delta } of this.tenantDelta.values()) {
+      if (delta === 0) continue;
+      const key = K.tenant(queue, tenant);
+      const count = (this.store.get<number>(key) ?? 0) + delta;
+      if (count <= 0) this.store.delete(key);
+      else this.store.put(key, count);
+    }
+    this.tenantDelta.clear();
   }
 
   // ------------------------------------------------------------------------------------------ states
@@ -263,12 +309,14 @@ export class JobsTx {
   private enter(job: JobRecord, state: JobState, fresh = false): void {
     const q = this.touch(job.queue);
     if (!fresh) {
-      this.store.delete(K.state(job.queue, job.state, job.stateSeq));
+      if (LISTED_STATES.has(job.state)) this.store.delete(K.state(job.queue, job.state, job.stateSeq));
       q.counts[job.state]--;
     }
     job.state = state;
-    job.stateSeq = this.nextSeq();
-    this.store.put(K.state(job.queue, state, job.stateSeq), job.id);
+    if (LISTED_STATES.has(state)) {
+      job.stateSeq = this.nextSeq();
+      this.store.put(K.state(job.queue, state, job.stateSeq), job.id);
+    }
     q.counts[state]++;
   }
 
@@ -276,16 +324,12 @@ export class JobsTx {
     this.enter(job, 'waiting', fresh);
     job.runAt = Math.max(job.runAt, this.now);
     this.store.put(K.ready(job.queue, job.tenant, job.priority, job.seq), job.id);
-    const key = K.tenant(job.queue, job.tenant);
-    this.store.put(key, (this.store.get<number>(key) ?? 0) + 1);
+    this.tenantChange(job.queue, job.tenant, 1);
   }
 
   private unready(job: JobRecord): void {
     this.store.delete(K.ready(job.queue, job.tenant, job.priority, job.seq));
-    const key = K.tenant(job.queue, job.tenant);
-    const left = (this.store.get<number>(key) ?? 1) - 1;
-    if (left <= 0) this.store.delete(key);
-    else this.store.put(key, left);
+    this.tenantChange(job.queue, job.tenant, -1);
   }
 
   private makeDelayed(job: JobRecord, runAt: number, fresh = false): void {
@@ -301,7 +345,6 @@ export class JobsTx {
     q.run ??= emptyHistogram();
     observe(q.run, this.now - claim.startedAt);
     this.store.delete(K.lease(claim.leaseUntil, job.seq));
-    this.store.delete(K.workerJob(claim.worker, job.seq));
     this.touch(job.queue).active--;
     job.claim = undefined;
     return claim;
@@ -461,9 +504,7 @@ export class JobsTx {
         slot = (slot + 1) % slots.length;
         out.push(this.claimOne(this.job(id)!, worker.worker, s.leaseMs));
       }
-      const rest = t.ready - ids.length;
-      if (rest > 0) this.store.put(K.tenant(queue, t.tenant), rest);
-      else this.store.delete(K.tenant(queue, t.tenant));
+      this.tenantChange(queue, t.tenant, -ids.length);
     }
     if (s.rateLimit.max > 0) q.windowCount += out.length;
     this.touch(queue);
@@ -472,6 +513,7 @@ export class JobsTx {
 
   /** Tenants with ready jobs (and how many), in round-robin order starting after `after` (bounded). */
   private tenantsFrom(queue: string, after: string | undefined): { tenant: string; ready: number }[] {
+    this.flushTenants();
     const out: { tenant: string; ready: number }[] = [];
     const take = (range: { start: StoreKey; end: StoreKey }, until?: string) => {
       for (const { key, value } of this.store.range<number>({
@@ -508,8 +550,7 @@ export class JobsTx {
     job.startedAt = this.now;
     job.firstStartedAt ??= this.now;
     job.attemptsMade++;
-    this.store.put(K.lease(claim.leaseUntil, job.seq), job.id);
-    this.store.put(K.workerJob(worker, job.seq), job.id);
+    this.store.put(K.lease(claim.leaseUntil, job.seq), [job.id, worker]);
     this.touch(job.queue).active++;
     this.meta.stats.claimed++;
     this.save(job);
@@ -547,7 +588,7 @@ export class JobsTx {
     const leaseUntil = this.now + q.settings.leaseMs;
     if (leaseUntil !== claim.leaseUntil) {
       this.store.delete(K.lease(claim.leaseUntil, job!.seq));
-      this.store.put(K.lease(leaseUntil, job!.seq), job!.id);
+      this.store.put(K.lease(leaseUntil, job!.seq), [job!.id, claim.worker]);
       job!.claim = { ...claim, leaseUntil };
     }
     if (progress !== undefined) job!.progress = progress;
@@ -628,9 +669,8 @@ export class JobsTx {
   }
 
   private event(job: JobRecord, state: JobEvent['state'], result: unknown, error: string | undefined): void {
-    const seq = this.meta.eventNext++;
-    const event: JobEvent = {
-      seq,
+    this.events.push({
+      seq: this.meta.eventNext,
       at: this.now,
       id: job.id,
       queue: job.queue,
@@ -639,10 +679,7 @@ export class JobsTx {
       attempt: job.attemptsMade,
       ...(result === undefined ? {} : { result }),
       ...(error === undefined ? {} : { error }),
-    };
-    this.store.put(K.event(seq), event);
-    while (this.meta.eventNext - this.meta.eventFirst > LIMITS.eventsKept)
-      this.store.delete(K.event(this.meta.eventFirst++));
+    });
   }
 
   /** Keeps the newest `count` finished jobs of a state (bounded work per command, from where it stopped). */
@@ -666,7 +703,7 @@ export class JobsTx {
 
   /** Removes a finished job and its list entry. */
   remove(job: JobRecord): void {
-    this.store.delete(K.state(job.queue, job.state, job.stateSeq));
+    if (LISTED_STATES.has(job.state)) this.store.delete(K.state(job.queue, job.state, job.stateSeq));
     this.touch(job.queue).counts[job.state]--;
     this.store.delete(K.job(job.id));
   }
@@ -706,13 +743,14 @@ export class JobsTx {
       );
       recovered++;
     };
-    for (const worker of workers) {
-      for (const { value } of this.store.range<string>({ ...K.workerJobs(worker), limit }))
-        orphan(value, 'worker gone');
-      this.store.delete(K.worker(worker));
+    if (workers.length > 0) {
+      const gone = new Set(workers);
+      for (const { value } of this.store.range<[string, string]>({ ...K.leaseAll(), limit: LEASE_SCAN_MAX }))
+        if (gone.has(value[1])) orphan(value[0], 'worker gone');
+      for (const worker of workers) this.store.delete(K.worker(worker));
     }
-    for (const { value } of this.store.range<string>({ ...K.leaseExpired(this.now), limit }))
-      orphan(value, 'lease expired');
+    for (const { value } of this.store.range<[string, string]>({ ...K.leaseExpired(this.now), limit }))
+      orphan(value[0], 'lease expired');
     return recovered;
   }
 

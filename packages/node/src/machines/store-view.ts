@@ -5,11 +5,12 @@
  */
 import { decodeValue, encodeValue, type MachineStore, type StoreKey } from '@flotilla/app';
 import {
+  compareKvKeys,
   type KvKey,
   type KvRange,
   type KvView,
+  keyId,
   overlayRange,
-  SortedWrites,
   unlimited,
 } from '@flotilla/storage-lmdb';
 import { isReservedKey } from './store-keys.ts';
@@ -65,31 +66,38 @@ export class StoreView implements MachineStore {
   }
 }
 
-/** One command's writes over the batch view: applied to it by `commit`, dropped otherwise. */
+/**
+ * One command's writes over the batch view: applied to it by `commit`, dropped otherwise. Most commands only
+ * read and write keys; when one reads a range, its writes are sorted once (and again after further writes).
+ */
 export class CommandLayer implements KvView {
-  private readonly writes = new SortedWrites();
+  private readonly writes = new Map<string, { key: KvKey; value: Uint8Array | null }>();
+  private sorted: { key: KvKey; value: Uint8Array | null }[] | undefined;
 
   constructor(private readonly base: KvView) {}
 
   get(key: KvKey): Uint8Array | undefined {
-    const w = this.writes.get(key);
+    const w = this.writes.get(keyId(key));
     return w !== undefined ? (w.value ?? undefined) : this.base.get(key);
   }
 
   put(key: KvKey, value: Uint8Array): void {
-    this.writes.set({ key, value });
+    this.writes.set(keyId(key), { key, value });
+    this.sorted = undefined;
   }
 
   delete(key: KvKey): void {
-    this.writes.set({ key, value: null });
+    this.writes.set(keyId(key), { key, value: null });
+    this.sorted = undefined;
   }
 
   range(range: KvRange): Iterable<{ readonly key: KvKey; readonly value: Uint8Array }> {
     if (this.writes.size === 0) return this.base.range(range);
+    this.sorted ??= [...this.writes.values()].sort((a, b) => compareKvKeys(a.key, b.key));
     const base = this.base.range(unlimited(range));
     return overlayRange(
       base as Iterable<{ key: KvKey; value: Uint8Array }>,
-      this.writes.inRange(range),
+      sliceOf(this.sorted, range),
       range,
     );
   }
@@ -100,4 +108,33 @@ export class CommandLayer implements KvView {
       else this.base.put(w.key, w.value);
     }
   }
+}
+
+/** The writes of `sorted` (ascending) inside `range`, in the range's order. */
+function* sliceOf<W extends { readonly key: KvKey }>(sorted: readonly W[], range: KvRange): Generator<W> {
+  // The first index at or after the start.
+  let lo = 0;
+  let hi = sorted.length;
+  if (range.start !== undefined) {
+    const start = range.start;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKvKeys(sorted[mid]!.key, start) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  let end = sorted.length;
+  if (range.end !== undefined) {
+    const stop = range.end;
+    let a = lo;
+    let b = sorted.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (compareKvKeys(sorted[mid]!.key, stop) < 0) a = mid + 1;
+      else b = mid;
+    }
+    end = a;
+  }
+  if (range.reverse) for (let i = end - 1; i >= lo; i--) yield sorted[i]!;
+  else for (let i = lo; i < end; i++) yield sorted[i]!;
 }
