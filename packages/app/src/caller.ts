@@ -51,6 +51,13 @@ export interface QueryRequest {
 export interface CallOptions {
   /** Bound on the whole call, waiting for a leader and retries included. */
   readonly timeoutMs?: number;
+  /**
+   * `false`: send the command without a session — at most once: nothing is kept for a retry, and a command
+   * whose outcome is unknown (a timeout) is not sent again but fails. For commands that are safe to lose and
+   * to repeat by the caller (heartbeats, reports checked against a claim), where keeping every outcome for
+   * deduplication would cost more than it saves.
+   */
+  readonly session?: false;
 }
 
 export interface QueryOptions extends CallOptions {
@@ -219,6 +226,11 @@ export class Calls {
 
   /** Sends a validated command under this session (and fence); the answer moves the session's watermark. */
   private send(kind: string, target: Target, payload: Uint8Array, options: CallOptions): Promise<unknown> {
+    if (options.session === false)
+      return this.port.command(
+        { kind, target, payload, ...(this.fence ? { fence: this.fence } : {}) },
+        options,
+      );
     const session = this.counter.next();
     const request: CommandRequest = {
       kind,

@@ -273,10 +273,14 @@ export class Jobs {
     return ids;
   }
 
-  private async execEnqueue(shard: number, jobs: JobInput[]) {
-    return this.mapped(() =>
+  private async execEnqueue(
+    shard: number,
+    jobs: JobInput[],
+  ): Promise<{ id: string; state: string; deduped: boolean }[]> {
+    const results = await this.mapped(() =>
       this.calls.execute(JobsMachine, this.group(shard), 'enqueue', { jobs }, { timeoutMs: CALL_TIMEOUT_MS }),
     );
+    return results.map(([id, state, deduped]) => ({ id, state, deduped }));
   }
 
   /** The machine's refusals as `JobsError`s naming what they refuse. */

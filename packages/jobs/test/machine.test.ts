@@ -65,7 +65,11 @@ class Jobs {
     return this.h.instance.query(name, input);
   }
   enqueue(...jobs: JobInput[]) {
-    return this.run('enqueue', { jobs }) as { id: string; state: string; deduped: boolean }[];
+    return (this.run('enqueue', { jobs }) as [string, string, boolean][]).map(([id, state, deduped]) => ({
+      id,
+      state,
+      deduped,
+    }));
   }
   finish(items: unknown[]) {
     return this.run('finish', { items }) as { id: string; accepted: boolean; reason?: string }[];

@@ -124,7 +124,8 @@ export const JobsMachine = defineMachine({
     },
     enqueue: {
       input: z.object({ jobs: jobArray(JobInputSchema, LIMITS.enqueueBatchMax) }),
-      output: z.array(z.object({ id: JobId, state: z.string(), deduped: z.boolean() })),
+      /** Per job, `[id, state, deduped]` (an array: this outcome is kept for every enqueue's session). */
+      output: z.array(z.tuple([JobId, z.string(), z.boolean()])),
     },
     /** The dispatcher hands ready jobs to workers: one command, many jobs, fenced by its term. */
     claim: {
@@ -237,7 +238,12 @@ export const JobsMachine = defineMachine({
       });
     },
     enqueue(state, { jobs }, ctx) {
-      return tx(state, ctx, (t) => jobs.map((job) => t.enqueue(job)));
+      return tx(state, ctx, (t) =>
+        jobs.map((job) => {
+          const r = t.enqueue(job);
+          return [r.id, r.state, r.deduped] as [string, string, boolean];
+        }),
+      );
     },
     claim(state, { queue, grants }, ctx) {
       ctx.requireFence();

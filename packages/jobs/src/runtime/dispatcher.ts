@@ -28,6 +28,8 @@ const MAINTAIN_MS = 1_000;
 const CLAIMS_IN_FLIGHT_MAX = 2;
 /** Bound on one command or query of the dispatcher. */
 const CALL_TIMEOUT_MS = 5_000;
+/** Claims, recoveries and ticks are repeated by the loop itself: no session, no outcome kept per command. */
+const AT_MOST_ONCE = { timeoutMs: CALL_TIMEOUT_MS, session: false } as const;
 
 interface Offer {
   readonly worker: string;
@@ -144,7 +146,7 @@ export class Dispatcher implements Actor<DispatcherMessage> {
       );
       this.greet(workers);
     }
-    await this.calls.execute(JobsMachine, this.props.group, 'tick', {}, options);
+    await this.calls.execute(JobsMachine, this.props.group, 'tick', {}, AT_MOST_ONCE);
     this.counters.ticks++;
   }
 
@@ -198,9 +200,7 @@ export class Dispatcher implements Actor<DispatcherMessage> {
     const work: Promise<unknown>[] = [];
     if (pending.expired || this.gone.size > 0) work.push(this.recover());
     if (pending.schedulesDue)
-      work.push(
-        this.calls.execute(JobsMachine, this.props.group, 'tick', {}, { timeoutMs: CALL_TIMEOUT_MS }),
-      );
+      work.push(this.calls.execute(JobsMachine, this.props.group, 'tick', {}, AT_MOST_ONCE));
     const queues = pending.delayedDue ? this.props.queues.map((q) => q.name) : pending.ready;
     for (const queue of queues) work.push(this.claim(queue));
     await Promise.all(work);
@@ -213,9 +213,7 @@ export class Dispatcher implements Actor<DispatcherMessage> {
       this.props.group,
       'recover',
       { workers },
-      {
-        timeoutMs: CALL_TIMEOUT_MS,
-      },
+      AT_MOST_ONCE,
     );
     for (const w of workers) this.gone.delete(w);
     this.counters.recovered += recovered;
@@ -236,9 +234,7 @@ export class Dispatcher implements Actor<DispatcherMessage> {
         this.props.group,
         'claim',
         { queue, grants },
-        {
-          timeoutMs: CALL_TIMEOUT_MS,
-        },
+        AT_MOST_ONCE,
       );
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);

@@ -27,6 +27,11 @@ const RETRY_MS = 250;
 const HEARTBEATS_PER_LEASE = 3;
 /** Bound on one report or heartbeat command. */
 const CALL_TIMEOUT_MS = 5_000;
+/**
+ * Reports and heartbeats carry their claim and are checked against it: sent again after an unknown outcome,
+ * a report is refused as stale rather than applied twice. No session, no outcome kept per command.
+ */
+const AT_MOST_ONCE = { timeoutMs: CALL_TIMEOUT_MS, session: false } as const;
 
 interface Running {
   readonly job: ClaimedJob;
@@ -329,7 +334,7 @@ export class WorkerPool implements Actor<PoolMessage> {
               group,
               'finish',
               { items: chunk },
-              { timeoutMs: CALL_TIMEOUT_MS },
+              AT_MOST_ONCE,
             );
             for (const r of results) if (!r.accepted) this.counters.refused++;
           } catch {
@@ -373,7 +378,7 @@ export class WorkerPool implements Actor<PoolMessage> {
               group,
               'heartbeat',
               { items: chunk },
-              { timeoutMs: CALL_TIMEOUT_MS },
+              AT_MOST_ONCE,
             );
           } catch {
             continue;
