@@ -29,8 +29,11 @@ export { cronProblem, dueOccurrences, nextOccurrence } from './machine/schedules
 export { backoffMs, type ScheduleRecord, type Stats, type WorkerRecord } from './machine/tx.ts';
 export {
   type Backoff,
+  type ClaimBatch,
   type ClaimedJob,
+  type ClaimedTuple,
   DEFAULT_QUEUE,
+  expandClaims,
   FINISHED_STATES,
   JOB_STATES,
   type JobEvent,

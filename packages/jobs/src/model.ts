@@ -234,6 +234,43 @@ export interface JobRecord {
   cancelRequested?: boolean | undefined;
 }
 
+/** One claimed job as a claim command answers it (an array: claims are hashed and sent in bulk). */
+export type ClaimedTuple = [
+  id: JobId,
+  name: string,
+  payload: unknown,
+  attempt: number,
+  attempts: number,
+  timeoutMs: number,
+  createdAt: number,
+  worker: string,
+];
+
+/** What a claim command answers: the jobs, with the claim's token and lease (the same for all of them). */
+export interface ClaimBatch {
+  readonly token: number;
+  readonly leaseUntil: number;
+  readonly jobs: ClaimedTuple[];
+}
+
+/** The jobs of a claim batch as workers see them. */
+export function expandClaims(batch: ClaimBatch, queue: string, group: string): ClaimedJob[] {
+  return batch.jobs.map(([id, name, payload, attempt, attempts, timeoutMs, createdAt, worker]) => ({
+    id,
+    queue,
+    name,
+    payload,
+    attempt,
+    attempts,
+    token: batch.token,
+    leaseUntil: batch.leaseUntil,
+    timeoutMs,
+    createdAt,
+    group,
+    worker,
+  }));
+}
+
 /** A job handed to a worker. */
 export interface ClaimedJob {
   readonly id: JobId;

@@ -8,7 +8,9 @@ import { after, test } from 'node:test';
 import type { Fence } from '@flotilla/app';
 import { type Call, type MachineHarness, StoreFixture } from '../../node/test/machine-helpers.ts';
 import {
+  type ClaimBatch,
   DEFAULT_QUEUE,
+  expandClaims,
   type JobInput,
   type JobRecord,
   JobsMachine,
@@ -98,12 +100,7 @@ const FENCE_BY = new WeakMap<Jobs, Fence>();
 const fenced = (j: Jobs): Partial<Call> => ({ fence: FENCE_BY.get(j)! });
 
 function claim(j: Jobs, n: number, q = 'q', worker = 'w1') {
-  return j.run('claim', { queue: q, grants: [{ worker, n }] }, fenced(j)) as {
-    id: string;
-    token: number;
-    attempt: number;
-    worker: string;
-  }[];
+  return expandClaims(j.run('claim', { queue: q, grants: [{ worker, n }] }, fenced(j)) as ClaimBatch, q, 'g');
 }
 
 test('jobs run in priority order, oldest first within a priority; a completion must present its claim', async () => {

@@ -45,22 +45,14 @@ const MAINTENANCE_BATCH = 1_000;
 
 const jobArray = <T extends z.ZodType>(item: T, max: number) => z.array(item).min(1).max(max);
 
-const ClaimResult = z.array(
-  z.object({
-    id: JobId,
-    queue: z.string(),
-    name: z.string(),
-    payload: z.unknown(),
-    attempt: z.number(),
-    attempts: z.number(),
-    token: z.number(),
-    leaseUntil: z.number(),
-    timeoutMs: z.number(),
-    createdAt: z.number(),
-    group: z.string(),
-    worker: z.string(),
-  }),
-);
+const ClaimResult = z.object({
+  token: z.number(),
+  leaseUntil: z.number(),
+  /** [id, name, payload, attempt, attempts, timeoutMs, createdAt, worker] per job. */
+  jobs: z.array(
+    z.tuple([JobId, z.string(), z.unknown(), z.number(), z.number(), z.number(), z.number(), z.string()]),
+  ),
+});
 
 const Report = z.object({ id: JobId, token: z.number().int().min(1) });
 

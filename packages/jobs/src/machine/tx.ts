@@ -7,7 +7,8 @@
 import type { ApplyContext, MachineStore, StoreKey } from '@flotilla/app';
 import {
   type Claim,
-  type ClaimedJob,
+  type ClaimBatch,
+  type ClaimedTuple,
   type JobEvent,
   type JobInput,
   type JobRecord,
@@ -452,7 +453,7 @@ export class JobsTx {
    * Claims up to `wanted` ready jobs of `queue`, within its cluster-wide concurrency and rate shares,
    * round-robin over its tenants (best priority, then oldest, within each), for `workers` in turn.
    */
-  claim(queue: string, grants: readonly { worker: string; n: number }[]): ClaimedJob[] {
+  claim(queue: string, grants: readonly { worker: string; n: number }[]): ClaimBatch {
     const q = this.requireQueue(queue);
     const s = q.settings;
     let wanted = Math.min(
@@ -470,8 +471,10 @@ export class JobsTx {
       }
       wanted = Math.min(wanted, shareOf(s.rateLimit.max, q.partitions, this.shard) - q.windowCount);
     }
-    const out: ClaimedJob[] = [];
-    if (wanted <= 0) return out;
+    const lease = this.now + s.leaseMs;
+    const out: ClaimedTuple[] = [];
+    const batch = { token: this.ctx.index, leaseUntil: lease, jobs: out };
+    if (wanted <= 0) return batch;
     // Slots per tenant, round-robin from the tenant after the one served last; then one range per tenant.
     const tenants = this.tenantsFrom(queue, q.lastTenant ?? undefined);
     const share = new Map<string, number>();
@@ -508,7 +511,7 @@ export class JobsTx {
     }
     if (s.rateLimit.max > 0) q.windowCount += out.length;
     this.touch(queue);
-    return out;
+    return batch;
   }
 
   /** Tenants with ready jobs (and how many), in round-robin order starting after `after` (bounded). */
@@ -531,7 +534,7 @@ export class JobsTx {
   }
 
   /** Claims one ready job (its tenant's count is settled by the caller). */
-  private claimOne(job: JobRecord, worker: string, leaseMs: number): ClaimedJob {
+  private claimOne(job: JobRecord, worker: string, leaseMs: number): ClaimedTuple {
     this.store.delete(K.ready(job.queue, job.tenant, job.priority, job.seq));
     this.enter(job, 'active');
     const claim: Claim = {
@@ -554,20 +557,16 @@ export class JobsTx {
     this.touch(job.queue).active++;
     this.meta.stats.claimed++;
     this.save(job);
-    return {
-      id: job.id,
-      queue: job.queue,
-      name: job.name,
-      payload: job.payload,
-      attempt: job.attemptsMade,
-      attempts: job.attempts,
-      token: claim.token,
-      leaseUntil: claim.leaseUntil,
-      timeoutMs: job.timeoutMs,
-      createdAt: job.createdAt,
-      group: this.ctx.group,
+    return [
+      job.id,
+      job.name,
+      job.payload,
+      job.attemptsMade,
+      job.attempts,
+      job.timeoutMs,
+      job.createdAt,
       worker,
-    };
+    ];
   }
 
   // ------------------------------------------------------------------------------------------ reports

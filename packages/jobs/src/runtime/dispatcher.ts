@@ -9,7 +9,7 @@ import type { Actor, ActorContext, ActorRef, AnyActorRef } from '@flotilla/actor
 import { type Calls, gatewayCalls, type LeaderProps, StaleFenceError } from '@flotilla/app';
 import { JobsMachine } from '../machine/jobs-machine.ts';
 import type { WorkerRecord } from '../machine/tx.ts';
-import type { ClaimedJob, QueueSettings } from '../model.ts';
+import type { ClaimBatch, ClaimedTuple, QueueSettings } from '../model.ts';
 import type { DispatcherMessage, PoolMessage } from './protocol.ts';
 
 export interface DispatcherProps {
@@ -227,9 +227,9 @@ export class Dispatcher implements Actor<DispatcherMessage> {
     const grants = offers.map((o) => ({ worker: o.worker, n: o.free }));
     for (const o of offers) o.free = 0;
     this.inFlight.set(queue, (this.inFlight.get(queue) ?? 0) + 1);
-    let jobs: readonly ClaimedJob[];
+    let batch: ClaimBatch;
     try {
-      jobs = await this.calls.execute(
+      batch = await this.calls.execute(
         JobsMachine,
         this.props.group,
         'claim',
@@ -239,18 +239,24 @@ export class Dispatcher implements Actor<DispatcherMessage> {
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
     }
+    const jobs = batch.jobs;
     this.counters.claims++;
     this.counters.claimed += jobs.length;
-    const byWorker = new Map<string, ClaimedJob[]>();
+    const byWorker = new Map<string, ClaimedTuple[]>();
     for (const job of jobs) {
-      const list = byWorker.get(job.worker) ?? [];
+      const list = byWorker.get(job[7]) ?? [];
       list.push(job);
-      byWorker.set(job.worker, list);
+      byWorker.set(job[7], list);
     }
     for (const offer of offers) {
       const handed = byWorker.get(offer.worker);
       if (handed !== undefined)
-        this.ctx.tell(offer.ref, { type: 'run', group: this.props.group, jobs: handed });
+        this.ctx.tell(offer.ref, {
+          type: 'run',
+          group: this.props.group,
+          queue,
+          batch: { token: batch.token, leaseUntil: batch.leaseUntil, jobs: handed },
+        });
       // Slots not filled return to the offer (the pool's next offer replaces it anyway).
       const granted = grants.find((g) => g.worker === offer.worker)!.n;
       const current = this.offers.get(offer.worker);

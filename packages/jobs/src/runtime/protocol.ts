@@ -4,7 +4,7 @@
  * pools it knows; a pool offers its free slots to every dispatcher; a dispatcher hands claimed jobs over.
  */
 import type { ActorRef, Terminated } from '@flotilla/actors';
-import type { ClaimedJob } from '../model.ts';
+import type { ClaimBatch } from '../model.ts';
 
 export type PoolMessage =
   /** The dispatcher of `group` (term `term`) runs at `ref`: offer it work slots. */
@@ -14,8 +14,8 @@ export type PoolMessage =
       readonly term: number;
       readonly ref: ActorRef<DispatcherMessage>;
     }
-  /** Jobs claimed for this pool: run them. */
-  | { readonly type: 'run'; readonly group: string; readonly jobs: readonly ClaimedJob[] }
+  /** Jobs claimed for this pool (compact, as the claim answered them): run them. */
+  | { readonly type: 'run'; readonly group: string; readonly queue: string; readonly batch: ClaimBatch }
   | { readonly type: 'heartbeat' }
   | { readonly type: 'flush' }
   | { readonly type: 'register' };

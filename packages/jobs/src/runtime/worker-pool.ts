@@ -9,7 +9,7 @@ import { type Calls, gatewayCalls, type NodeActorProps } from '@flotilla/app';
 import type { AnyJobType, JobContext, JobsDefinition } from '../define.ts';
 import { isJobsDefinition } from '../define.ts';
 import { JobsMachine } from '../machine/jobs-machine.ts';
-import { type ClaimedJob, LIMITS } from '../model.ts';
+import { type ClaimedJob, expandClaims, LIMITS } from '../model.ts';
 import type { DispatcherMessage, PoolMessage } from './protocol.ts';
 
 export interface WorkerPoolProps {
@@ -117,7 +117,7 @@ export class WorkerPool implements Actor<PoolMessage> {
         this.adopt(message.group, message.term, message.ref);
         return;
       case 'run':
-        for (const job of message.jobs) {
+        for (const job of expandClaims(message.batch, message.queue, message.group)) {
           if (this.running.has(job.id) || this.backlog.some((b) => b.id === job.id)) continue;
           this.backlog.push(job);
         }
