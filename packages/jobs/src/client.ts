@@ -57,6 +57,8 @@ export interface JobsSummary {
 
 /** Bound on one call of this API. */
 const CALL_TIMEOUT_MS = 10_000;
+/** Reads of the API that may lag a leader change by a lease (counts, listings, schedules). */
+const LEASE_READ = { consistency: 'lease', timeoutMs: CALL_TIMEOUT_MS } as const;
 /** Jobs per page of a listing. */
 const LIST_PAGE = 1_000;
 /** How often `events()` and `waitFor` look again when nothing new came. */
@@ -363,21 +365,14 @@ export class Jobs {
     return lists.flat().sort((a, b) => (a.finishedAt ?? a.createdAt) - (b.finishedAt ?? b.createdAt));
   }
 
+  /** `query` of every jobs group, at once, in group order. */
+  private onEveryGroup<T>(query: (group: string) => Promise<T>): Promise<T[]> {
+    return Promise.all(this.router.groups().map(query));
+  }
+
   /** Counts by queue and state, and the counters, summed over every jobs group. */
   async summary(): Promise<JobsSummary> {
-    const all = await Promise.all(
-      this.router
-        .groups()
-        .map((group) =>
-          this.calls.query(
-            JobsMachine,
-            group,
-            'counts',
-            {},
-            { consistency: 'lease', timeoutMs: CALL_TIMEOUT_MS },
-          ),
-        ),
-    );
+    const all = await this.onEveryGroup((g) => this.calls.query(JobsMachine, g, 'counts', {}, LEASE_READ));
     const queues: JobsSummary['queues'] = {};
     const stats = {} as Record<keyof Stats, number>;
     let workers = 0;
@@ -506,19 +501,7 @@ export class Jobs {
   }
 
   async schedules(): Promise<ScheduleRecord[]> {
-    const all = await Promise.all(
-      this.router
-        .groups()
-        .map((group) =>
-          this.calls.query(
-            JobsMachine,
-            group,
-            'schedules',
-            {},
-            { consistency: 'lease', timeoutMs: CALL_TIMEOUT_MS },
-          ),
-        ),
-    );
+    const all = await this.onEveryGroup((g) => this.calls.query(JobsMachine, g, 'schedules', {}, LEASE_READ));
     return all.flat();
   }
 }

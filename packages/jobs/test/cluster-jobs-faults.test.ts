@@ -6,33 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { FlotillaClient } from '@flotilla/client';
 import { ShardRouter } from '@flotilla/core';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from '../../node/test/process-cluster.ts';
+import { eventually, ProcessCluster, waitForFormation } from '../../node/test/process-cluster.ts';
 import { type JobRecord, Jobs, partitionsOf } from '../src/index.ts';
+import { APP, leaderOf } from './cluster-helpers.ts';
 import { jobs as definition, Work } from './fixtures/app.ts';
 import { Ledger } from './ledger.ts';
 
-const APP = fileURLToPath(new URL('./fixtures/app.ts', import.meta.url));
 const cluster = new ProcessCluster({ userShards: 2, extraToml: `[app]\nmodule = "${APP}"\n` });
 let ledger: Ledger | undefined;
 after(async () => {
   await cluster.stop();
   await ledger?.close();
 });
-
-async function leaderOf(client: FlotillaClient, group: string): Promise<number> {
-  for (const id of cluster.members) {
-    try {
-      const s = await statusOf(client, cluster.api(id));
-      if (s.groups.some((x) => x.id === group && x.role === 'leader')) return id;
-    } catch {
-      // A node down or cut off.
-    }
-  }
-  return 0;
-}
 
 async function heal(client: FlotillaClient): Promise<void> {
   for (const id of cluster.members) await client.injectFaults(cluster.api(id), []).catch(() => {});
@@ -55,7 +42,7 @@ test('jobs under a partition of a jobs leader, and a schedule across leader chan
       const victim = await eventually(
         'jobs:0 led',
         10_000,
-        async () => (await leaderOf(client, 'jobs:0')) || undefined,
+        async () => (await leaderOf(cluster, client, 'jobs:0')) || undefined,
       );
       const others = cluster.members.filter((m) => m !== victim);
       const ids = await jobs.enqueueBulk(
@@ -73,7 +60,7 @@ test('jobs under a partition of a jobs leader, and a schedule across leader chan
       client = await cluster.client(others, 8_000);
       jobs = new Jobs(client, definition);
       const newLeader = await eventually('a new leader of jobs:0', 20_000, async () => {
-        const l = await leaderOf(client, 'jobs:0');
+        const l = await leaderOf(cluster, client, 'jobs:0');
         return l !== 0 && l !== victim ? l : undefined;
       });
       await new Promise((r) => setTimeout(r, 4_000)); // past the 3 s lease, while the victim's side keeps trying
@@ -126,12 +113,12 @@ test('jobs under a partition of a jobs leader, and a schedule across leader chan
         const leader = await eventually(
           `${group} led`,
           10_000,
-          async () => (await leaderOf(client, group)) || undefined,
+          async () => (await leaderOf(cluster, client, group)) || undefined,
         );
         const to = cluster.members.find((m) => m !== leader)!;
         await client.transferLeader(group, to).catch(() => {});
         await eventually(`${group} moved to ${to}`, 10_000, async () =>
-          (await leaderOf(client, group)) === to ? true : undefined,
+          (await leaderOf(cluster, client, group)) === to ? true : undefined,
         );
       }
       await new Promise((r) => setTimeout(r, 1_500));

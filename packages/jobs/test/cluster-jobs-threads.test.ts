@@ -4,13 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { eventually, ProcessCluster, statusOf, waitForFormation } from '../../node/test/process-cluster.ts';
 import { Jobs, JobsMachine } from '../src/index.ts';
+import { APP } from './cluster-helpers.ts';
 import { jobs as definition, Slow } from './fixtures/app.ts';
 import { Ledger } from './ledger.ts';
 
-const APP = fileURLToPath(new URL('./fixtures/app.ts', import.meta.url));
 const cluster = new ProcessCluster({
   userShards: 2,
   extraToml: `[app]\nmodule = "${APP}"\n\n[hosts]\nthreads = 1\n\n[storage]\nlog = "lmdb"\n`,

@@ -5,14 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { FlotillaClient } from '@flotilla/client';
-import { eventually, ProcessCluster, statusOf, waitForFormation } from '../../node/test/process-cluster.ts';
+import { eventually, ProcessCluster, waitForFormation } from '../../node/test/process-cluster.ts';
 import { type JobRecord, Jobs } from '../src/index.ts';
+import { APP, leaderOf } from './cluster-helpers.ts';
 import { jobs as definition, Slow, Work } from './fixtures/app.ts';
 import { Ledger } from './ledger.ts';
 
-const APP = fileURLToPath(new URL('./fixtures/app.ts', import.meta.url));
 const JOBS = 10_000;
 
 const cluster = new ProcessCluster({ userShards: 2, extraToml: `[app]\nmodule = "${APP}"\n` });
@@ -21,19 +19,6 @@ after(async () => {
   await cluster.stop();
   await ledger?.close();
 });
-
-async function leaderOf(client: FlotillaClient, group: string): Promise<number> {
-  for (const id of cluster.members) {
-    try {
-      const s = await statusOf(client, cluster.api(id));
-      const g = s.groups.find((x) => x.id === group && x.role === 'leader');
-      if (g) return id;
-    } catch {
-      // A node down.
-    }
-  }
-  return 0;
-}
 
 /** Every job of `ids`, by id, read from its group (bounded retries while leaders move). */
 async function records(jobs: Jobs, ids: readonly string[]): Promise<Map<string, JobRecord>> {
@@ -78,7 +63,7 @@ test('jobs on three processes: a jobs leader killed under 10,000 jobs; a worker 
       const s = await jobs.summary();
       return s.stats.completed >= JOBS / 3 ? true : undefined;
     });
-    const victim = await leaderOf(client, 'jobs:0');
+    const victim = await leaderOf(cluster, client, 'jobs:0');
     assert.ok(victim > 0);
     await cluster.kill(victim);
     const killedAt = performance.now();
@@ -126,7 +111,7 @@ test('jobs on three processes: a jobs leader killed under 10,000 jobs; a worker 
       });
       const node = Number(first.lastWorker!.split('/')[0]);
       const group = id.slice(id.indexOf('@') + 1);
-      const leader = await leaderOf(client, `jobs:${group}`);
+      const leader = await leaderOf(cluster, client, `jobs:${group}`);
       if (leader === node) {
         // The paused node must not lead the job's group (its dispatcher would pause with it): move it.
         const other = cluster.members.find((m) => m !== node)!;
