@@ -243,6 +243,10 @@ try {
       say(`job-scheduler: unfinished ${id}: ${JSON.stringify(r)}`);
     }
   }
+  for (const queue of ['emails', 'invoices', 'reports']) {
+    const dead = await jobs.list(queue, 'dead', LOST_SHOWN).catch(() => []);
+    for (const r of dead) say(`job-scheduler: dead ${r.id} (${r.name}): ${r.errors.join(' | ')}`);
+  }
   const misfenced = completed.filter((r) => ledger.effects.get(r.id)?.token !== r.lastToken).length;
   console.log(
     JSON.stringify({
