@@ -3,37 +3,23 @@
  * jobs leader killed and restarted; no job lost or completed twice, every effect under its accepted token.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runDemo } from '../../../test/demo-run.ts';
 
 test('the job scheduler demo survives a leader kill: nothing lost or duplicated (JSON line, exit 0)', {
   timeout: 180_000,
 }, async () => {
   const demo = fileURLToPath(new URL('../src/demo.ts', import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-job-scheduler-'));
-  const child = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', demo, '--duration', '12', '--base-port', '7650', '--dir', dir],
-    { stdio: 'pipe' },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
   try {
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const line = stdout.split('\n').find((l) => l.startsWith('{"demo":"job-scheduler"'));
-    assert.ok(line, `no JSON line; stderr: ${stderr}`);
-    const result = JSON.parse(line) as Record<string, number>;
+    const args = ['--duration', '12', '--base-port', '7650', '--dir', dir];
+    const { code, result: r, line, stderr } = await runDemo(demo, args, 170_000);
+    assert.ok(r, `no JSON line; stderr: ${stderr}`);
+    const result = r as Record<string, number>;
     assert.equal(result.lost, 0, line);
     assert.equal(result.duplicated, 0, line);
     assert.equal(result.misfenced, 0, line);
@@ -43,8 +29,6 @@ test('the job scheduler demo survives a leader kill: nothing lost or duplicated 
     assert.ok(result.scheduled_fired! > 0, line);
     assert.equal(code, 0, stderr);
   } finally {
-    clearTimeout(timer);
-    if (child.exitCode === null) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,8 +5,8 @@
  * pid; it writes only into the directory it is given and removes nothing.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from '../../node/test/ports.ts';
 
 export type Fsync = 'everysec' | 'always';
 
@@ -37,10 +37,6 @@ const PING_TIMEOUT_MS = 1_000;
 const STOP_GRACE_MS = 5_000;
 /** Starts on another port when the chosen one was taken meanwhile (the server exits at once), up to this many. */
 const PORT_ATTEMPTS = 5;
-/** Ports are chosen at or above this and below the kernel's ephemeral range, as in packages/node/test/ports.ts. */
-const LOWEST_PORT = 10_000;
-/** Random ports tried below the ephemeral range before asking the kernel for one. */
-const PORT_PROBES = 100;
 /** The last lines of the server's output quoted in an error. */
 const OUTPUT_TAIL_CHARS = 2_000;
 
@@ -171,41 +167,6 @@ function ping(port: number): Promise<boolean> {
     socket.on('data', (chunk) => {
       reply += chunk.toString();
       if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-  });
-}
-
-/** A loopback port that is bindable now, below the ephemeral range when the platform allows it. */
-async function freePort(): Promise<number> {
-  const low = ephemeralLow();
-  if (low !== undefined && low > LOWEST_PORT) {
-    for (let attempt = 0; attempt < PORT_PROBES; attempt++) {
-      const port = LOWEST_PORT + Math.floor(Math.random() * (low - LOWEST_PORT));
-      if ((await tryBind(port)) === port) return port;
-    }
-  }
-  for (;;) {
-    const port = await tryBind(0);
-    if (port !== undefined) return port;
-  }
-}
-
-function ephemeralLow(): number | undefined {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) ? low : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function tryBind(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen(port, HOST, () => {
-      const bound = (server.address() as { port: number }).port;
-      server.close(() => resolve(bound));
     });
   });
 }

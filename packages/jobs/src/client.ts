@@ -9,7 +9,7 @@ import { ShardRouter } from '@flotilla/core';
 import { type AnyJobType, DEFAULT_BACKOFF, type JobOptions, type JobsDefinition } from './define.ts';
 import { JobsError } from './errors.ts';
 import { JOBS_KIND, JobsMachine, type QueueCounts } from './machine/jobs-machine.ts';
-import { type ScheduleRecord, type Stats, shardOfJobId } from './machine/tx.ts';
+import { type ScheduleRecord, type Stats, shardOfJobId } from './machine/records.ts';
 import {
   type Backoff,
   JOB_STATES,

@@ -16,7 +16,7 @@
  */
 import { type DashboardTab, InvalidConfigError } from '@flotilla/app';
 import { JOBS_KIND } from './machine/jobs-machine.ts';
-import type { Stats } from './machine/tx.ts';
+import type { Stats } from './machine/records.ts';
 import { JOB_STATES } from './model.ts';
 
 /** How often the tab reads the jobs groups while it is visible. */

@@ -25,8 +25,8 @@ export {
 } from './define.ts';
 export { JobsError, type JobsErrorReason } from './errors.ts';
 export { JOBS_KIND, JobsMachine, type QueueCounts } from './machine/jobs-machine.ts';
+export { backoffMs, type ScheduleRecord, type Stats, type WorkerRecord } from './machine/records.ts';
 export { cronProblem, dueOccurrences, nextOccurrence } from './machine/schedules.ts';
-export { backoffMs, type ScheduleRecord, type Stats, type WorkerRecord } from './machine/tx.ts';
 export {
   type Backoff,
   type ClaimBatch,

@@ -6,7 +6,7 @@
  */
 import type { HistogramSeries, MetricsHook } from '@flotilla/app';
 import { JOBS_KIND, JobsMachine, type QueueCounts } from './machine/jobs-machine.ts';
-import { type Stats, TIME_BUCKETS_MS, type TimeHistogram } from './machine/tx.ts';
+import { type Stats, TIME_BUCKETS_MS, type TimeHistogram } from './machine/records.ts';
 import { JOB_STATES } from './model.ts';
 
 /** One round of queries per scrape, shared by every metric of it. */

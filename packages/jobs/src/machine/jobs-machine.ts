@@ -8,7 +8,6 @@ import { defineMachine, type MachineStore, type StoreKey, store, z } from '@flot
 import {
   type JobEvent,
   JobId,
-  type JobInput,
   JobInputSchema,
   type JobRecord,
   type JobState,
@@ -19,9 +18,7 @@ import {
   ScheduleSpec,
 } from '../model.ts';
 import { K } from './keys.ts';
-import { cronProblem, nextOccurrence } from './schedules.ts';
 import {
-  JobsTx,
   LISTED_STATES,
   newQueueRecord,
   type QueueRecord,
@@ -32,7 +29,9 @@ import {
   shardIndexOf,
   type TimeHistogram,
   type WorkerRecord,
-} from './tx.ts';
+} from './records.ts';
+import { cronProblem, nextOccurrence } from './schedules.ts';
+import { JobsTx } from './tx.ts';
 
 /** The machine kind's name, and the default prefix of the jobs shard set (`jobs:0..N-1`). */
 export const JOBS_KIND = 'jobs';
@@ -74,28 +73,9 @@ export interface QueueCounts {
   readonly run: TimeHistogram | null;
 }
 
-/** How a schedule's occurrence at `fireAt` becomes a job (its id makes the occurrence enqueue once). */
-function scheduledJob(shard: number) {
-  return (spec: ScheduleSpec, fireAt: number): JobInput => ({
-    id: `${spec.id}.${fireAt}@${shard}`,
-    queue: spec.queue,
-    name: spec.name,
-    payload: spec.payload,
-    priority: spec.job.priority,
-    delayMs: 0,
-    tenant: '',
-    attempts: spec.job.attempts,
-    backoff: spec.job.backoff,
-    timeoutMs: spec.job.timeoutMs,
-    orphans: spec.job.orphans,
-    failParentOnFailure: true,
-  });
-}
-
 /** Runs `work` in a transaction over the store and writes its records at the end. */
 function tx<T>(state: MachineStore, ctx: ConstructorParameters<typeof JobsTx>[1], work: (t: JobsTx) => T): T {
   const t = new JobsTx(state, ctx);
-  t.jobFor = scheduledJob(t.shard);
   const result = work(t);
   t.commit();
   return result;
@@ -267,7 +247,7 @@ export const JobsMachine = defineMachine({
       ctx.requireFence();
       return tx(state, ctx, (t) => ({
         promoted: t.promoteDue(MAINTENANCE_BATCH),
-        fired: t.fireSchedules(MAINTENANCE_BATCH, scheduledJob(t.shard)),
+        fired: t.fireSchedules(MAINTENANCE_BATCH),
         removed: t.retainByAge(MAINTENANCE_BATCH),
       }));
     },

@@ -5,7 +5,7 @@
  * an occurrence fires once whatever fails over or restarts.
  */
 import { Cron } from 'croner';
-import { LIMITS, type ScheduleSpec } from '../model.ts';
+import { type JobInput, LIMITS, type ScheduleSpec } from '../model.ts';
 
 /** A cron pattern that does not parse, or a time zone that does not exist: the reason, in words. */
 export function cronProblem(cron: string, timezone: string): string | undefined {
@@ -69,4 +69,22 @@ export function dueOccurrences(
     at = nextOccurrence(spec.cron, spec.timezone, at);
   }
   return { fire, next };
+}
+
+/** The job of an occurrence at `fireAt` (its id makes the occurrence enqueue once). */
+export function occurrenceJob(spec: ScheduleSpec, fireAt: number, shard: number): JobInput {
+  return {
+    id: `${spec.id}.${fireAt}@${shard}`,
+    queue: spec.queue,
+    name: spec.name,
+    payload: spec.payload,
+    priority: spec.job.priority,
+    delayMs: 0,
+    tenant: '',
+    attempts: spec.job.attempts,
+    backoff: spec.job.backoff,
+    timeoutMs: spec.job.timeoutMs,
+    orphans: spec.job.orphans,
+    failParentOnFailure: true,
+  };
 }

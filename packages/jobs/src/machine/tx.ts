@@ -1,8 +1,8 @@
 /**
  * One command's work on the jobs machine's store: the records it touches (meta, queues) cached and written
  * once at the end, and every state change of a job with the indexes that follow it (ready, delayed, lease,
- * per-worker, per-state lists, counts, tenants, events, parents, schedules, retention). Deterministic: it
- * reads only the store and the entry's context.
+ * finished lists, counts, tenants, events, parents, schedules, retention). Deterministic: it reads only the
+ * store and the entry's context.
  */
 import type { ApplyContext, MachineStore, StoreKey } from '@flotilla/app';
 import {
@@ -14,203 +14,31 @@ import {
   type JobRecord,
   type JobState,
   LIMITS,
-  type QueueSettings,
-  type ScheduleSpec,
   shareOf,
 } from '../model.ts';
-import { decodeJob, encodeJob } from './job-codec.ts';
+import { encodeJob } from './job-codec.ts';
 import { K } from './keys.ts';
-import { dueOccurrences } from './schedules.ts';
-
-/** Counters of a group, for metrics and the dashboard. */
-export interface Stats {
-  enqueued: number;
-  claimed: number;
-  completed: number;
-  dead: number;
-  cancelled: number;
-  retried: number;
-  /** Completions or failures presented with a claim that was no longer valid. */
-  staleRefused: number;
-  /** Heartbeats for claims that were no longer valid. */
-  leasesLost: number;
-  orphansRecovered: number;
-  scheduledFired: number;
-  scheduledSkipped: number;
-}
-
-export interface DispatcherInfo {
-  readonly ref: unknown;
-  readonly node: number;
-  readonly term: number;
-}
-
-export interface Meta {
-  seq: number;
-  /** Jobs groups in the cluster (the shard count). */
-  groups: number;
-  dispatcher: DispatcherInfo | null;
-  eventFirst: number;
-  eventNext: number;
-  stats: Stats;
-}
-
-export interface QueueRecord {
-  settings: QueueSettings;
-  partitions: number;
-  counts: Record<JobState, number>;
-  /** Claims held now (for the concurrency limit). */
-  active: number;
-  /** The rate limit's current window (log time) and claims in it. */
-  windowStart: number;
-  windowCount: number;
-  /** The tenant served last (round-robin). */
-  lastTenant: string | null;
-  /** Time from ready to claimed, and from claimed to reported (ms, log time): the metrics' histograms. */
-  wait?: TimeHistogram;
-  run?: TimeHistogram;
-  /** Per finished state, the list position retention removed up to (the next removal starts after it). */
-  trimmed?: Partial<Record<'completed' | 'dead' | 'cancelled', number>>;
-}
-
-/** Upper bounds (ms) of the jobs' wait and run time buckets. */
-export const TIME_BUCKETS_MS: readonly number[] = [
-  5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
-];
-
-/** Observations per bucket of TIME_BUCKETS_MS (the last one: above every bound), their sum and count. */
-export interface TimeHistogram {
-  readonly buckets: number[];
-  sum: number;
-  count: number;
-}
-
-const emptyHistogram = (): TimeHistogram => ({
-  buckets: new Array(TIME_BUCKETS_MS.length + 1).fill(0),
-  sum: 0,
-  count: 0,
-});
-
-function observe(h: TimeHistogram, ms: number): void {
-  let i = 0;
-  while (i < TIME_BUCKETS_MS.length && ms > TIME_BUCKETS_MS[i]!) i++;
-  h.buckets[i]!++;
-  h.sum += ms;
-  h.count++;
-}
-
-export interface WorkerRecord {
-  readonly id: string;
-  readonly queue: string;
-  readonly node: number;
-  readonly ref: unknown;
-  readonly concurrency: number;
-  readonly registeredAt: number;
-}
-
-export interface ScheduleRecord {
-  readonly spec: ScheduleSpec;
-  nextFireAt: number | null;
-  lastFireAt: number | null;
-  lastJobId: string | null;
-  /** An occurrence kept waiting for the running one (overlap policy `buffer`). */
-  buffered: number | null;
-  fired: number;
-  skipped: number;
-}
+import {
+  backoffMs,
+  claimProblem,
+  emptyHistogram,
+  isFinished,
+  LISTED_STATES,
+  type Meta,
+  observe,
+  type QueueRecord,
+  readJob,
+  readMeta,
+  type ScheduleRecord,
+  shardIndexOf,
+} from './records.ts';
+import { dueOccurrences, occurrenceJob } from './schedules.ts';
 
 /** Claims scanned for those of workers that are gone (bounded per command; a later one does the rest). */
 const LEASE_SCAN_MAX = 100_000;
 
 /** Tenants one claim considers (the next claim goes on from where this one stopped). */
 const TENANTS_PER_CLAIM = 256;
-
-const zeroCounts = (): Record<JobState, number> => ({
-  waiting: 0,
-  delayed: 0,
-  active: 0,
-  completed: 0,
-  dead: 0,
-  cancelled: 0,
-  'waiting-children': 0,
-});
-
-const freshStats = (): Stats => ({
-  enqueued: 0,
-  claimed: 0,
-  completed: 0,
-  dead: 0,
-  cancelled: 0,
-  retried: 0,
-  staleRefused: 0,
-  leasesLost: 0,
-  orphansRecovered: 0,
-  scheduledFired: 0,
-  scheduledSkipped: 0,
-});
-
-export function readMeta(store: MachineStore): Meta {
-  return (
-    store.get<Meta>(K.meta()) ?? {
-      seq: 0,
-      groups: 0,
-      dispatcher: null,
-      eventFirst: 1,
-      eventNext: 1,
-      stats: freshStats(),
-    }
-  );
-}
-
-export function newQueueRecord(settings: QueueSettings, partitions: number): QueueRecord {
-  return {
-    settings,
-    partitions,
-    counts: zeroCounts(),
-    active: 0,
-    windowStart: 0,
-    windowCount: 0,
-    lastTenant: null,
-  };
-}
-
-/** The shard index of a group id `<prefix>:<n>`. */
-export function shardIndexOf(group: string): number {
-  const at = group.lastIndexOf(':');
-  return Number(group.slice(at + 1));
-}
-
-/** The shard index a job id names (`<name>@<shard>`). */
-export function shardOfJobId(id: string): number {
-  return Number(id.slice(id.lastIndexOf('@') + 1));
-}
-
-/** States kept in a per-queue list (the others are listed from their own index: ready, delay, lease). */
-export const LISTED_STATES: ReadonlySet<JobState> = new Set([
-  'completed',
-  'dead',
-  'cancelled',
-  'waiting-children',
-]);
-
-/** A job's record, or undefined. */
-export function readJob(store: MachineStore, id: string): JobRecord | undefined {
-  const fields = store.get<unknown[]>(K.job(id));
-  return fields === undefined ? undefined : decodeJob(fields);
-}
-
-/** Why a claim presented by a worker is not the job's current one (undefined: it is). */
-export function claimProblem(
-  job: JobRecord | undefined,
-  token: number,
-  now: number,
-): 'unknown-job' | 'not-active' | 'other-claim' | 'lease-expired' | undefined {
-  if (job === undefined) return 'unknown-job';
-  if (job.state !== 'active' || job.claim === undefined) return 'not-active';
-  if (job.claim.token !== token) return 'other-claim';
-  if (job.claim.leaseUntil < now) return 'lease-expired';
-  return undefined;
-}
 
 export class JobsTx {
   readonly meta: Meta;
@@ -797,16 +625,14 @@ export class JobsTx {
   // ------------------------------------------------------------------------------------------ schedules
 
   /** Fires every schedule due at `now` (bounded); returns the jobs enqueued. */
-  fireSchedules(limit: number, jobFor: (schedule: ScheduleSpec, fireAt: number) => JobInput): number {
+  fireSchedules(limit: number): number {
     let enqueued = 0;
     for (const { key, value: id } of this.store.range<string>({ ...K.dueBy(this.now), limit })) {
       this.store.delete(key);
       const record = this.store.get<ScheduleRecord>(K.schedule(id));
       if (record === undefined || record.nextFireAt === null) continue;
       const { fire, next } = dueOccurrences(record.spec, record.nextFireAt, this.now);
-      for (const at of fire) {
-        if (this.occurrence(record, at, jobFor)) enqueued++;
-      }
+      for (const at of fire) if (this.occurrence(record, at)) enqueued++;
       record.nextFireAt = next ?? null;
       if (next !== undefined) this.store.put(K.due(next, id), id);
       this.store.put(K.schedule(id), record);
@@ -815,11 +641,7 @@ export class JobsTx {
   }
 
   /** One occurrence, under the schedule's overlap policy; true when it enqueued a job. */
-  private occurrence(
-    record: ScheduleRecord,
-    fireAt: number,
-    jobFor: (schedule: ScheduleSpec, fireAt: number) => JobInput,
-  ): boolean {
+  private occurrence(record: ScheduleRecord, fireAt: number): boolean {
     record.lastFireAt = fireAt;
     const running = record.lastJobId === null ? undefined : this.job(record.lastJobId);
     const busy = running !== undefined && !isFinished(running.state);
@@ -831,38 +653,25 @@ export class JobsTx {
       }
       return false;
     }
-    const { id } = this.enqueue(jobFor(record.spec, fireAt), undefined, record.spec.id);
+    this.enqueueOccurrence(record, fireAt);
+    return true;
+  }
+
+  /** Enqueues the job of an occurrence (its id, made of the schedule and the fire time, makes it once). */
+  private enqueueOccurrence(record: ScheduleRecord, fireAt: number): void {
+    const { id } = this.enqueue(occurrenceJob(record.spec, fireAt, this.shard), undefined, record.spec.id);
     record.lastJobId = id;
     record.fired++;
     this.meta.stats.scheduledFired++;
-    return true;
   }
 
   /** The job of a schedule finished: a buffered occurrence runs now. */
   private scheduledJobFinished(scheduleId: string): void {
     const record = this.store.get<ScheduleRecord>(K.schedule(scheduleId));
-    if (record === undefined || record.buffered === null || this.jobFor === undefined) return;
+    if (record === undefined || record.buffered === null) return;
     const at = record.buffered;
     record.buffered = null;
-    const { id } = this.enqueue(this.jobFor(record.spec, at), undefined, record.spec.id);
-    record.lastJobId = id;
-    record.fired++;
-    this.meta.stats.scheduledFired++;
+    this.enqueueOccurrence(record, at);
     this.store.put(K.schedule(scheduleId), record);
   }
-
-  /** How a schedule's occurrence becomes a job (set by the machine). */
-  jobFor: ((schedule: ScheduleSpec, fireAt: number) => JobInput) | undefined;
-}
-
-export function isFinished(state: JobState): boolean {
-  return state === 'completed' || state === 'dead' || state === 'cancelled';
-}
-
-/** The wait before retry number `attempt` (1-based count of attempts made), jittered with `random`. */
-export function backoffMs(backoff: JobRecord['backoff'], attempt: number, random: number): number {
-  let wait = backoff.type === 'fixed' ? backoff.delayMs : backoff.delayMs * 2 ** Math.min(attempt - 1, 40);
-  if (backoff.maxDelayMs !== undefined) wait = Math.min(wait, backoff.maxDelayMs);
-  wait = Math.min(wait, LIMITS.durationMsMax);
-  return Math.round(wait * (1 - backoff.jitter * random));
 }

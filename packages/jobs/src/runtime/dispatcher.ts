@@ -8,7 +8,7 @@
 import type { Actor, ActorContext, ActorRef, AnyActorRef } from '@flotilla/actors';
 import { type Calls, gatewayCalls, type LeaderProps, StaleFenceError } from '@flotilla/app';
 import { JobsMachine } from '../machine/jobs-machine.ts';
-import type { WorkerRecord } from '../machine/tx.ts';
+import type { WorkerRecord } from '../machine/records.ts';
 import type { ClaimBatch, ClaimedTuple, QueueSettings } from '../model.ts';
 import type { DispatcherMessage, PoolMessage } from './protocol.ts';
 

@@ -71,7 +71,8 @@ export class WorkerPool implements Actor<PoolMessage> {
   private types = new Map<string, AnyJobType>();
   private worker = '';
   private readonly running = new Map<string, Running>();
-  private readonly backlog: ClaimedJob[] = [];
+  /** Claimed jobs waiting for a free slot, by id, oldest first. */
+  private readonly backlog = new Map<string, ClaimedJob>();
   private readonly dispatchers = new Map<string, { term: number; ref: ActorRef<DispatcherMessage> }>();
   private readonly unregistered = new Set<string>();
   private readonly reports = new Map<string, Report[]>();
@@ -118,8 +119,8 @@ export class WorkerPool implements Actor<PoolMessage> {
         return;
       case 'run':
         for (const job of expandClaims(message.batch, message.queue, message.group)) {
-          if (this.running.has(job.id) || this.backlog.some((b) => b.id === job.id)) continue;
-          this.backlog.push(job);
+          if (this.running.has(job.id) || this.backlog.has(job.id)) continue;
+          this.backlog.set(job.id, job);
         }
         this.pump();
         return;
@@ -169,7 +170,7 @@ export class WorkerPool implements Actor<PoolMessage> {
   }
 
   private get free(): number {
-    return Math.max(0, this.props.concurrency - this.running.size - this.backlog.length);
+    return Math.max(0, this.props.concurrency - this.running.size - this.backlog.size);
   }
 
   private offerMessage(): DispatcherMessage {
@@ -197,8 +198,11 @@ export class WorkerPool implements Actor<PoolMessage> {
   }
 
   private pump(): void {
-    while (this.running.size < this.props.concurrency && this.backlog.length > 0)
-      this.start(this.backlog.shift()!);
+    for (const [id, job] of this.backlog) {
+      if (this.running.size >= this.props.concurrency) break;
+      this.backlog.delete(id);
+      this.start(job);
+    }
     this.offersDirty = true;
     this.queueFlush();
   }
@@ -361,7 +365,7 @@ export class WorkerPool implements Actor<PoolMessage> {
     }
     const byGroup = new Map<string, { id: string; token: number; progress?: unknown }[]>();
     const held = [...this.running.values()].map((r) => ({ job: r.job, progress: r.progress }));
-    for (const job of this.backlog) held.push({ job, progress: undefined });
+    for (const job of this.backlog.values()) held.push({ job, progress: undefined });
     for (const { job, progress } of held) {
       const list = byGroup.get(job.group) ?? [];
       list.push({ id: job.id, token: job.token, ...(progress === undefined ? {} : { progress }) });
@@ -389,11 +393,7 @@ export class WorkerPool implements Actor<PoolMessage> {
             if (!r.ok) {
               if (entry !== undefined)
                 this.abort(entry, new ClaimLostError('lease-lost', 'the claim is no longer valid'));
-              const b = this.backlog.findIndex((j) => j.id === r.id);
-              if (b >= 0) {
-                this.backlog.splice(b, 1);
-                this.counters.lost++;
-              }
+              if (this.backlog.delete(r.id)) this.counters.lost++;
               continue;
             }
             if (entry === undefined) continue;
