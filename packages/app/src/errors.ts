@@ -253,6 +253,60 @@ export class PayloadTooLargeError extends FlotillaError {
   }
 }
 
+/**
+ * A watch asked for revisions this replica no longer keeps (or never had: its history starts after a restart
+ * or a snapshot). Re-read the state, then watch again from `oldestRevision` or later.
+ */
+export class WatchCompactedError extends FlotillaError {
+  readonly group: GroupId;
+  readonly revision: number;
+  readonly oldestRevision: number;
+  constructor(group: GroupId, revision: number, oldestRevision: number) {
+    super(
+      'FLOTILLA_WATCH_COMPACTED',
+      `group ${group}: revision ${revision} is compacted; the oldest this replica can watch from is ${oldestRevision}`,
+    );
+    this.group = group;
+    this.revision = revision;
+    this.oldestRevision = oldestRevision;
+  }
+}
+
+/** A watch from a revision the group has not reached (nothing was registered). */
+export class WatchFutureRevisionError extends FlotillaError {
+  readonly group: GroupId;
+  readonly revision: number;
+  readonly appliedIndex: number;
+  constructor(group: GroupId, revision: number, appliedIndex: number) {
+    super(
+      'FLOTILLA_WATCH_FUTURE_REVISION',
+      `group ${group}: revision ${revision} is in the future; this replica has applied up to ${appliedIndex}`,
+    );
+    this.group = group;
+    this.revision = revision;
+    this.appliedIndex = appliedIndex;
+  }
+}
+
+/**
+ * A watch was cancelled because its subscriber fell behind: more than the node's bound was buffered for its
+ * connection. Nothing at or after `resumeFrom` was sent: watch again from there (on this node or another).
+ */
+export class WatchOverflowError extends FlotillaError {
+  readonly group: GroupId;
+  readonly resumeFrom: number;
+  readonly bufferedBytes: number;
+  constructor(group: GroupId, resumeFrom: number, bufferedBytes: number) {
+    super(
+      'FLOTILLA_WATCH_OVERFLOW',
+      `watch on ${group} cancelled: ${bufferedBytes} bytes buffered for a slow subscriber; resume from revision ${resumeFrom}`,
+    );
+    this.group = group;
+    this.resumeFrom = resumeFrom;
+    this.bufferedBytes = bufferedBytes;
+  }
+}
+
 // ------------------------------------------------------------------------------------------- the wire
 
 /** An error as it travels: its code, its message, and its fields (plain data). */
@@ -308,6 +362,12 @@ const REGISTRY: Record<string, Rebuild> = {
     new StaleSessionError(str(w, 'group'), str(w, 'clientId'), num(w, 'sequence')),
   FLOTILLA_PAYLOAD_TOO_LARGE: (w) =>
     new PayloadTooLargeError(str(w, 'what'), num(w, 'bytes'), num(w, 'bytesMax')),
+  FLOTILLA_WATCH_COMPACTED: (w) =>
+    new WatchCompactedError(str(w, 'group'), num(w, 'revision'), num(w, 'oldestRevision')),
+  FLOTILLA_WATCH_FUTURE_REVISION: (w) =>
+    new WatchFutureRevisionError(str(w, 'group'), num(w, 'revision'), num(w, 'appliedIndex')),
+  FLOTILLA_WATCH_OVERFLOW: (w) =>
+    new WatchOverflowError(str(w, 'group'), num(w, 'resumeFrom'), num(w, 'bufferedBytes')),
 };
 
 /** Fields of an error that travel: its own enumerable properties that are plain data. */

@@ -84,6 +84,7 @@ export {
   type StoreKey,
   type StoreState,
   store,
+  WATCH_KEY_CHARS_MAX,
 } from './define/machine.ts';
 export {
   type HistogramSeries,
@@ -117,6 +118,7 @@ export {
   type ApiArgs,
   type ApiArgsIn,
   type ApiOp,
+  type ApiPush,
   type ApiRequest,
   type ApiResponse,
   decodeRequests,
@@ -124,7 +126,10 @@ export {
   encodeRequests,
   encodeResponses,
   FRAME_ITEMS_MAX,
+  isPush,
   type OutgoingRequest,
   type RefusedRequest,
+  type WatchEvent,
+  type WatchItem,
 } from './wire/protocol.ts';
 export { groupOfTarget, shardSetFor, type Target, type Topology } from './wire/topology.ts';

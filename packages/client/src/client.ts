@@ -6,6 +6,7 @@
  */
 import {
   type ApiOp,
+  type ApiPush,
   type ApiResponse,
   type CallOptions,
   type CallPort,
@@ -15,6 +16,7 @@ import {
   encodeRequests,
   fromWireError,
   groupOfTarget,
+  isPush,
   isRetryable,
   type KindRef,
   kindName,
@@ -27,9 +29,11 @@ import {
   type Target,
   type Topology,
   UnknownGroupError,
+  type WatchItem,
 } from '@flotilla/app';
 import { FlotillaError, type GroupId, type NodeId, NotLeaderError } from '@flotilla/core';
 import WebSocket from 'ws';
+import { Watch, type WatchHandlers, type WatchOptions } from './watch.ts';
 
 export interface ClientOptions {
   /** API addresses (host:port) of some nodes; the client learns the others from the topology. */
@@ -63,9 +67,17 @@ const UNKNOWN_GROUP_RETRIES = 3;
 /** Bound on fetching the topology from one node. */
 const TOPOLOGY_TIMEOUT_MS = 2_000;
 
+/** An open request that receives pushed items (a watch) until its final response; never swept by deadline. */
+interface Stream {
+  onItem(item: WatchItem): void;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
 class Connection {
   private readonly ws: WebSocket;
   private readonly pending = new Map<number, Pending>();
+  private readonly streams = new Map<number, Stream>();
   private nextId = 1;
   private outbox: OutgoingRequest[] = [];
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -88,7 +100,7 @@ class Connection {
   }
 
   private onMessage(data: Buffer): void {
-    let responses: ApiResponse[];
+    let responses: (ApiResponse | ApiPush)[];
     try {
       responses = decodeResponses(data);
     } catch {
@@ -96,6 +108,17 @@ class Connection {
       return;
     }
     for (const response of responses) {
+      if (isPush(response)) {
+        this.streams.get(response.id)?.onItem(response.item);
+        continue;
+      }
+      const stream = this.streams.get(response.id);
+      if (stream !== undefined) {
+        this.streams.delete(response.id);
+        if (response.ok) stream.resolve(response.result);
+        else stream.reject(fromWireError(response.error));
+        continue;
+      }
       const call = this.pending.get(response.id);
       if (!call) continue;
       this.pending.delete(response.id);
@@ -119,6 +142,43 @@ class Connection {
     this.closed = true;
     for (const call of this.pending.values()) call.reject(error);
     this.pending.clear();
+    for (const stream of this.streams.values()) stream.reject(error);
+    this.streams.clear();
+  }
+
+  /**
+   * Opens a request that stays open (a watch): `onItem` gets what the node pushes for it, `done` settles with
+   * its final response, or rejects when the connection fails. Opening is bounded by `openTimeoutMs`.
+   */
+  stream(
+    op: ApiOp,
+    args: Record<string, unknown>,
+    onItem: (item: WatchItem) => void,
+    openTimeoutMs: number,
+  ): { id: number; done: Promise<unknown> } {
+    const id = this.nextId++;
+    const done = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.streams.delete(id);
+        reject(new RequestTimeoutError('', openTimeoutMs, `connecting to ${this.address}`));
+      }, openTimeoutMs);
+      this.opened.then(
+        () => {
+          clearTimeout(timer);
+          if (this.closed) {
+            reject(new RequestTimeoutError('', 0, `connection to ${this.address} closed`));
+            return;
+          }
+          this.streams.set(id, { onItem, resolve, reject });
+          this.enqueue({ id, op, args });
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+    return { id, done };
   }
 
   /**
@@ -315,19 +375,33 @@ class ClientPort implements CallPort {
     return this.topology?.nodes[String(node)];
   }
 
-  call(
-    address: string,
-    op: ApiOp,
-    args: Record<string, unknown>,
-    timeoutMs = this.timeoutMs,
-  ): Promise<unknown> {
+  private connection(address: string): Connection {
     let connection = this.connections.get(address);
     if (!connection || connection.closed) {
       connection = new Connection(address);
       connection.onLeaderHint = (group, leader) => this.leaders.set(group, leader);
       this.connections.set(address, connection);
     }
-    return connection.request(op, args, timeoutMs);
+    return connection;
+  }
+
+  call(
+    address: string,
+    op: ApiOp,
+    args: Record<string, unknown>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<unknown> {
+    return this.connection(address).request(op, args, timeoutMs);
+  }
+
+  /** Opens a request that stays open (a watch) on the node at `address`. */
+  stream(
+    address: string,
+    op: ApiOp,
+    args: Record<string, unknown>,
+    onItem: (item: WatchItem) => void,
+  ): { id: number; done: Promise<unknown> } {
+    return this.connection(address).stream(op, args, onItem, this.timeoutMs);
   }
 
   close(): void {
@@ -460,6 +534,14 @@ export class FlotillaClient extends Calls {
           timeout(call),
         ),
     });
+  }
+
+  /**
+   * Watches the changes of a group (a key, a prefix, or all of them) from a revision or from now, on any node's
+   * replica; it resumes on another node when its node fails, with no gap and nothing delivered twice.
+   */
+  watch(options: WatchOptions, handlers: WatchHandlers): Watch {
+    return new Watch(this.wire, options, handlers);
   }
 
   /** Sends a raw request to one node (no routing, no retry): for tools and tests. */

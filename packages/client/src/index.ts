@@ -4,5 +4,13 @@
  * protocol only (@flotilla/app, core, ws): no LMDB, no piscina, no prom-client.
  */
 export * from '@flotilla/app';
-export { Kv, type KvCasResult, KvMachine, type KvReadResult, type KvWriteResult } from '@flotilla/kv';
+export {
+  Kv,
+  type KvCasResult,
+  type KvChange,
+  KvMachine,
+  type KvReadResult,
+  type KvWriteResult,
+} from '@flotilla/kv';
 export { type ClientOptions, FlotillaClient } from './client.ts';
+export { Watch, type WatchHandlers, type WatchOptions, type WatchPort } from './watch.ts';

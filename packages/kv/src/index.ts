@@ -6,6 +6,7 @@
 export { Kv, type KvOptions } from './kv.ts';
 export {
   type KvCasResult,
+  type KvChange,
   KvMachine,
   type KvReadResult,
   type KvWriteResult,

@@ -1,8 +1,9 @@
 /**
  * The `kv` machine kind: string keys and values in the framework's LMDB store, each stored with the log
- * index of the write that produced it. Commands: put, delete, compare-and-set; query: get.
+ * index of the write that produced it. Commands: put, delete, compare-and-set; query: get. Watchable: every
+ * change emits `{ value }` or `{ deleted: true }` under its key (a watch takes a key or a prefix).
  */
-import { defineMachine, type MachineStore, memory, store, z } from '@flotilla/app';
+import { type ApplyContext, defineMachine, type MachineStore, memory, store, z } from '@flotilla/app';
 
 /** Keys: 1–1024 characters, not starting with `\u0000` (reserved for the framework's own keys). */
 const KEY = z
@@ -41,27 +42,35 @@ const commands = {
 };
 const queries = { get: { input: z.object({ key: KEY }), output: READ } };
 
+/** What a watcher of a key sees for each change of it. */
+export type KvChange = { readonly value: string } | { readonly deleted: true };
+
 /** The commands, over either kind of entries: one definition of what the KV does. */
 const kv = {
-  put(entries: Entries, { key, value }: { key: string; value: string }, index: number): KvWriteResult {
+  put(entries: Entries, { key, value }: { key: string; value: string }, ctx: ApplyContext): KvWriteResult {
     const previous = entries.get(key)?.[0] ?? null;
-    entries.set(key, [value, index]);
-    return { previous, index };
+    entries.set(key, [value, ctx.index]);
+    ctx.emit(key, { value } satisfies KvChange);
+    return { previous, index: ctx.index };
   },
-  delete(entries: Entries, { key }: { key: string }, index: number): KvWriteResult {
+  delete(entries: Entries, { key }: { key: string }, ctx: ApplyContext): KvWriteResult {
     const previous = entries.get(key)?.[0] ?? null;
-    if (previous !== null) entries.delete(key);
-    return { previous, index };
+    if (previous !== null) {
+      entries.delete(key);
+      ctx.emit(key, { deleted: true } satisfies KvChange);
+    }
+    return { previous, index: ctx.index };
   },
   cas(
     entries: Entries,
     { key, expected, value }: { key: string; expected: string | null; value: string },
-    index: number,
+    ctx: ApplyContext,
   ): KvCasResult {
     const current = entries.get(key)?.[0] ?? null;
     if (current !== expected) return { ok: false, current };
-    entries.set(key, [value, index]);
-    return { ok: true, previous: current, index };
+    entries.set(key, [value, ctx.index]);
+    ctx.emit(key, { value } satisfies KvChange);
+    return { ok: true, previous: current, index: ctx.index };
   },
   get(entries: Entries, { key }: { key: string }): KvReadResult {
     const stored = entries.get(key);
@@ -84,9 +93,9 @@ export const KvMachine = defineMachine({
   queries,
   state: store(),
   apply: {
-    put: (s, input, ctx) => kv.put(storeEntries(s), input, ctx.index),
-    delete: (s, input, ctx) => kv.delete(storeEntries(s), input, ctx.index),
-    cas: (s, input, ctx) => kv.cas(storeEntries(s), input, ctx.index),
+    put: (s, input, ctx) => kv.put(storeEntries(s), input, ctx),
+    delete: (s, input, ctx) => kv.delete(storeEntries(s), input, ctx),
+    cas: (s, input, ctx) => kv.cas(storeEntries(s), input, ctx),
   },
   query: { get: (s, input) => kv.get(storeEntries(s), input) },
 });
@@ -101,9 +110,9 @@ export const MemoryKvMachine = defineMachine({
   queries,
   state: memory(() => new Map<string, Stored>()),
   apply: {
-    put: (s, input, ctx) => kv.put(s, input, ctx.index),
-    delete: (s, input, ctx) => kv.delete(s, input, ctx.index),
-    cas: (s, input, ctx) => kv.cas(s, input, ctx.index),
+    put: (s, input, ctx) => kv.put(s, input, ctx),
+    delete: (s, input, ctx) => kv.delete(s, input, ctx),
+    cas: (s, input, ctx) => kv.cas(s, input, ctx),
   },
   query: { get: (s, input) => kv.get(s, input) },
 });

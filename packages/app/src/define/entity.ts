@@ -123,8 +123,14 @@ export function defineEntity<const Name extends string, S, C extends Operations,
     apply[name] = (state, { id, input }, ctx) => {
       const current = state.get<S>(id) ?? spec.initial(id);
       const decision = handler(current, input, withId(ctx, id));
-      if (decision.deleted === true) state.delete(id);
-      else if (decision.state !== undefined) state.put(id, decision.state);
+      // Watchers of an entity (key = its id) see every change of its state: the new state, or its deletion.
+      if (decision.deleted === true) {
+        state.delete(id);
+        ctx.emit(id, { command: name, deleted: true });
+      } else if (decision.state !== undefined) {
+        state.put(id, decision.state);
+        ctx.emit(id, { command: name, state: decision.state });
+      }
       return decision.reply;
     };
   }

@@ -38,7 +38,16 @@ export interface ApplyContext {
   requireFence(): void;
   /** Refuses the command: the caller receives an `ApplicationError` with `reason`. Deterministic. */
   reject(reason: string, message: string, details?: unknown): never;
+  /**
+   * Declares a change that watchers see: `key` (what a watch filters on, by key or by prefix) and `data` (any
+   * msgpack-encodable value), at this command's revision (its log index). Kept only if the command succeeds;
+   * deterministic, like the rest of `apply`. This is how a machine says what can be watched.
+   */
+  emit(key: string, data: unknown): void;
 }
+
+/** Bound on a watchable key's length (a watch filters by key or by prefix). */
+export const WATCH_KEY_CHARS_MAX = 1024;
 
 /** What a query handler knows: the state it reads is as of `appliedIndex`. */
 export interface QueryContext {

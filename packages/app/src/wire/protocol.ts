@@ -1,12 +1,14 @@
 /**
  * The client protocol over WebSocket: binary msgpack frames; a request `[id, op, args]`, a response
  * `[id, ok, result | error, leader?]`. Many requests may be in flight on one connection, and requests (or
- * responses) made in one turn leave as one frame holding a list of tuples. Every op's arguments have a schema,
+ * responses) made in one turn leave as one frame holding a list of tuples. A `watch` request stays open: the
+ * node pushes `[id, null, item]` tuples for it (live, events, progress) until its final response (an error,
+ * or `unwatch`). Every op's arguments have a schema,
  * checked here once after decoding (msgpack accepts some garbage silently), so the server handles typed data.
  */
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
-import { KIND_NAME } from '../define/machine.ts';
+import { KIND_NAME, WATCH_KEY_CHARS_MAX } from '../define/machine.ts';
 import { isWireError, ProtocolError, type WireError } from '../errors.ts';
 
 const packr = new Packr({ useRecords: false });
@@ -45,6 +47,21 @@ export const API_ARGS = {
     consistency: z.enum(['linearizable', 'lease', 'stale']).default('linearizable'),
     timeoutMs,
   }),
+  watch: z
+    .object({
+      group: groupId,
+      key: z.string().min(1).max(WATCH_KEY_CHARS_MAX).optional(),
+      prefix: z.string().max(WATCH_KEY_CHARS_MAX).optional(),
+      /** Deliver changes from this revision on (a log index); omitted: from now. */
+      fromRevision: z.number().int().positive().optional(),
+      /** Progress notifications while idle, every this many ms (0: none). */
+      progressMs: z.number().int().min(0).max(3_600_000).optional(),
+    })
+    .refine((a) => a.key === undefined || a.prefix === undefined, {
+      message: 'a filter has a key or a prefix, not both',
+      path: ['prefix'],
+    }),
+  unwatch: z.object({ watch: z.number().int().nonnegative() }),
   status: z.object({}),
   topology: z.object({}),
   // Only types here: the node's own checks refuse a bad id or address with a typed `InvalidNodeError`.
@@ -91,7 +108,31 @@ export type ApiResponse =
   | { readonly id: number; readonly ok: true; readonly result: unknown; readonly leader?: number }
   | { readonly id: number; readonly ok: false; readonly error: WireError; readonly leader?: number };
 
-function responseTuple(r: ApiResponse): unknown[] {
+/** One change a watch delivers: its revision (log index), its key, and what the machine emitted. */
+export type WatchEvent = readonly [revision: number, key: string, data: unknown];
+
+/**
+ * What a node pushes for an open watch: `live` once every change from `revision` on is sure to be delivered;
+ * `events` in log order, every change of a revision in one item, with `through` (everything up to it was
+ * delivered); `progress` while idle (nothing matched up to `through`).
+ */
+export type WatchItem =
+  | readonly ['live', revision: number]
+  | readonly ['events', through: number, events: readonly WatchEvent[]]
+  | readonly ['progress', through: number];
+
+/** A pushed item of an open request (a watch). */
+export interface ApiPush {
+  readonly id: number;
+  readonly item: WatchItem;
+}
+
+export function isPush(r: ApiResponse | ApiPush): r is ApiPush {
+  return 'item' in r;
+}
+
+function responseTuple(r: ApiResponse | ApiPush): unknown[] {
+  if (isPush(r)) return [r.id, null, r.item];
   const t = r.ok ? [r.id, true, r.result ?? null] : [r.id, false, r.error];
   if (r.leader) t.push(r.leader);
   return t;
@@ -105,7 +146,7 @@ export function encodeRequests(requests: readonly OutgoingRequest[]): Uint8Array
   return packr.pack(requests.length === 1 ? requestTuple(requests[0]!) : requests.map(requestTuple));
 }
 
-export function encodeResponses(responses: readonly ApiResponse[]): Uint8Array {
+export function encodeResponses(responses: readonly (ApiResponse | ApiPush)[]): Uint8Array {
   return packr.pack(responses.length === 1 ? responseTuple(responses[0]!) : responses.map(responseTuple));
 }
 
@@ -164,11 +205,28 @@ export function decodeRequests(frame: Uint8Array): { requests: ApiRequest[]; ref
   return { requests, refused };
 }
 
-export function decodeResponses(frame: Uint8Array): ApiResponse[] {
+export function decodeResponses(frame: Uint8Array): (ApiResponse | ApiPush)[] {
   return items(unpack(frame)).map(responseFrom);
 }
 
-function responseFrom(t: unknown): ApiResponse {
+const revision = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function watchItemFrom(v: unknown): WatchItem {
+  if (Array.isArray(v)) {
+    if ((v[0] === 'live' || v[0] === 'progress') && v.length === 2 && revision(v[1])) return v as never;
+    if (v[0] === 'events' && v.length === 3 && revision(v[1]) && Array.isArray(v[2])) {
+      for (const e of v[2] as unknown[])
+        if (!Array.isArray(e) || e.length !== 3 || !revision(e[0]) || typeof e[1] !== 'string')
+          throw new ProtocolError('a watch event is [revision, key, data]');
+      return v as never;
+    }
+  }
+  throw new ProtocolError('malformed watch item');
+}
+
+function responseFrom(t: unknown): ApiResponse | ApiPush {
+  if (Array.isArray(t) && t.length === 3 && t[1] === null && typeof t[0] === 'number')
+    return { id: t[0], item: watchItemFrom(t[2]) };
   if (
     !Array.isArray(t) ||
     t.length < 3 ||

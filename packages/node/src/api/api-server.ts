@@ -2,12 +2,15 @@
  * The client API server: a WebSocket endpoint per node that accepts requests from the client library (and
  * the CLI), runs them through the node (the executor forwards to leaders as needed) and answers in order of
  * completion, batching the answers of one turn into one frame. A frame that is not a list of requests closes
- * the connection (counted); a request with an unknown op or bad arguments gets a typed error by id.
+ * the connection (counted); a request with an unknown op or bad arguments gets a typed error by id. Watches
+ * stay open on their connection: their items ride in the same frames, and a connection whose unsent bytes
+ * pass the bound has its watches cancelled with `WatchOverflowError` (each says where to resume).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type ApiArgs,
+  type ApiPush,
   type ApiRequest,
   type ApiResponse,
   type CallPort,
@@ -18,10 +21,19 @@ import {
   type Target,
   type Topology,
   toWireError,
+  WatchOverflowError,
 } from '@flotilla/app';
-import { assertNever, type GroupId, type NodeId } from '@flotilla/core';
+import { assertNever, type FlotillaError, type GroupId, type NodeId } from '@flotilla/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../operations/logger.ts';
+import type { WatchFilter, WatchSink } from '../watch/feed.ts';
+
+/** An open watch as the API sees it. */
+export interface OpenWatch {
+  /** Everything up to this revision was sent (the subscriber resumes after it). */
+  readonly sentThrough: number;
+  cancel(): void;
+}
 
 /** What the API needs from a node. */
 export interface ApiBackend {
@@ -38,6 +50,14 @@ export interface ApiBackend {
   createGroup(id: GroupId, kind: string): Promise<unknown>;
   createShards(prefix: string, count: number, kind: string): Promise<unknown>;
   deleteGroup(id: GroupId): Promise<unknown>;
+  /** Opens a watch on this node's replica of `group`; throws a typed error when it cannot. */
+  watch(
+    group: GroupId,
+    filter: WatchFilter,
+    fromRevision: number | undefined,
+    progressMs: number,
+    sink: WatchSink,
+  ): OpenWatch;
   /** Test-only: partition this node from `peers` (only when fault injection is enabled). */
   injectFaults?(peers: readonly NodeId[]): unknown;
   /** Test-only: fails a group's replica actor or kills its host thread. */
@@ -50,8 +70,15 @@ export interface ApiServerOptions {
   readonly maxPayloadBytes?: number;
   /** Requests in flight per connection; past it the connection is closed (1008). */
   readonly inflightPerConnectionMax?: number;
+  /** Unsent bytes on a connection past which its watches are cancelled. */
+  readonly watchBufferBytesMax?: number;
   readonly logger: Logger;
 }
+
+/** Progress notifications of a watch that does not ask for another period. */
+export const WATCH_PROGRESS_MS = 1_000;
+/** Unsent bytes per connection before its watches are cancelled, by default. */
+export const API_WATCH_BUFFER_BYTES_MAX = 8 << 20;
 
 /** Bound on one WebSocket message from a client, by default. */
 export const API_PAYLOAD_BYTES_MAX = 16 << 20;
@@ -92,6 +119,7 @@ export class ApiServer {
     refused: 0,
     framesIn: 0,
     framesOut: 0,
+    watchOverflows: 0,
   };
 
   private constructor(
@@ -128,7 +156,9 @@ export class ApiServer {
     let inflight = 0;
     const max = this.options.inflightPerConnectionMax ?? API_INFLIGHT_PER_CONNECTION_MAX;
     // Responses completed in one turn leave as one frame (one syscall), as requests arrive.
-    let outbox: ApiResponse[] = [];
+    let outbox: (ApiResponse | ApiPush)[] = [];
+    const watches = new Map<number, OpenWatch>();
+    const bufferMax = this.options.watchBufferBytesMax ?? API_WATCH_BUFFER_BYTES_MAX;
     const flush = () => {
       const batch = outbox;
       outbox = [];
@@ -140,6 +170,73 @@ export class ApiServer {
       inflight--;
       if (outbox.push(response) === 1) queueMicrotask(flush);
     };
+    // A subscriber that does not read: past the bound, every watch of its connection ends, saying where to
+    // resume (what was already handed to the socket will still arrive).
+    const overflow = () => {
+      const buffered = ws.bufferedAmount;
+      this.counters.watchOverflows++;
+      for (const [id, w] of [...watches]) {
+        watches.delete(id);
+        w.cancel();
+        respond({
+          id,
+          ok: false,
+          error: toWireError(new WatchOverflowError(groupOf(id), w.sentThrough + 1, buffered)),
+        });
+      }
+    };
+    const groupOfWatch = new Map<number, GroupId>();
+    const groupOf = (id: number) => groupOfWatch.get(id) ?? '';
+    const openWatch = (id: number, args: ApiArgs<'watch'>) => {
+      if (watches.has(id)) throw new ProtocolError(`watch ${id} is already open on this connection`);
+      const sink: WatchSink = {
+        push: (item) => {
+          if (!watches.has(id)) return;
+          if (ws.bufferedAmount > bufferMax) {
+            queueMicrotask(overflow);
+            return;
+          }
+          if (outbox.push({ id, item }) === 1) queueMicrotask(flush);
+        },
+        end: (error: FlotillaError) => {
+          if (!watches.delete(id)) return;
+          groupOfWatch.delete(id);
+          respond({ id, ok: false, error: toWireError(error) });
+        },
+      };
+      // Registered before the watch opens: its first items (live, replayed changes) are pushed from inside.
+      const placeholder: OpenWatch = { sentThrough: (args.fromRevision ?? 1) - 1, cancel: () => {} };
+      watches.set(id, placeholder);
+      groupOfWatch.set(id, args.group);
+      try {
+        const w = this.backend.watch(
+          args.group,
+          { key: args.key, prefix: args.prefix },
+          args.fromRevision,
+          args.progressMs ?? WATCH_PROGRESS_MS,
+          sink,
+        );
+        if (watches.get(id) === placeholder) watches.set(id, w);
+        else w.cancel();
+      } catch (error) {
+        watches.delete(id);
+        groupOfWatch.delete(id);
+        throw error;
+      }
+    };
+    const closeWatch = (watch: number): { cancelled: boolean } => {
+      const w = watches.get(watch);
+      if (w === undefined) return { cancelled: false };
+      watches.delete(watch);
+      groupOfWatch.delete(watch);
+      w.cancel();
+      respond({ id: watch, ok: true, result: { cancelled: true } });
+      return { cancelled: true };
+    };
+    ws.on('close', () => {
+      for (const w of watches.values()) w.cancel();
+      watches.clear();
+    });
     ws.on('error', () => ws.terminate());
     ws.on('message', (data, isBinary) => {
       let decoded: ReturnType<typeof decodeRequests>;
@@ -161,7 +258,20 @@ export class ApiServer {
         this.counters.refused++;
         respond({ id, ok: false, error: toWireError(error) });
       }
-      for (const request of decoded.requests) this.run(request, respond);
+      for (const request of decoded.requests) {
+        if (request.op === 'watch') {
+          this.counters.requests++;
+          try {
+            openWatch(request.id, request.args);
+          } catch (error) {
+            this.counters.errors++;
+            respond({ id: request.id, ok: false, error: toWireError(error) });
+          }
+        } else if (request.op === 'unwatch') {
+          this.counters.requests++;
+          respond({ id: request.id, ok: true, result: closeWatch(request.args.watch) });
+        } else this.run(request, respond);
+      }
     });
   }
 
@@ -200,6 +310,9 @@ export class ApiServer {
           },
           timeoutOf(r.args),
         );
+      case 'watch':
+      case 'unwatch':
+        throw new ProtocolError(`${r.op} is handled by its connection`);
       case 'status':
         return Promise.resolve(b.status());
       case 'topology':

@@ -43,6 +43,8 @@ import {
 } from '../replicas/replica-actor.ts';
 import { ReplicaHandle } from '../replicas/replica-handle.ts';
 import { chunksOf, RouterActor } from '../replicas/router.ts';
+import type { ChangeBatch } from '../watch/feed.ts';
+import { WatchHub } from '../watch/hub.ts';
 import {
   CATALOG_GROUP,
   type CatalogGroup,
@@ -146,6 +148,8 @@ export class FlotillaNode {
   readonly latencies: number[] = [];
   readonly balancer: LeaderBalancer;
   readonly registry: Registry;
+  /** Watches of the changes this node's replicas apply (served to clients by the API). */
+  readonly watches: WatchHub;
   private readonly leaderActors: LeaderActors;
   private readonly options: FlotillaNodeOptions;
   private readonly log: Logger;
@@ -164,6 +168,7 @@ export class FlotillaNode {
     this.config = options.config;
     this.id = options.config.node.id;
     this.registry = options.registry;
+    this.watches = new WatchHub(options.config.watch);
     this.log = options.logger.child({ component: 'cluster', node: this.id });
     this.leadership = new Stream((error) => this.log.error({ err: error }, 'leadership listener threw'));
     this.rpc = new NodeRpc(options.transport, (_from, request) => {
@@ -258,6 +263,8 @@ export class FlotillaNode {
           leaderChanged: (group: string, leaderId: number, term: number) =>
             this.leaderChanged(group, leaderId, term),
           diverged: (report: DivergenceReport) => this.diverged(report),
+          changes: (group: string, batch: ChangeBatch) => this.watches.publish(group, batch),
+          position: (group: string, index: number) => this.watches.position(group, index),
         },
         mailboxCapacity: MAIN_MAILBOX,
       });
@@ -432,6 +439,8 @@ export class FlotillaNode {
       sendSnapshot: (to, group, meta, data) => transport.sendSnapshot(to, group, meta, chunksOf(data)),
       leaderChanged: (group, leaderId, term) => this.leaderChanged(group, leaderId, term),
       diverged: (report) => this.diverged(report),
+      changes: (group, batch) => this.watches.publish(group, batch),
+      position: (group, index) => this.watches.position(group, index),
       applied: spec.id === CATALOG_GROUP ? () => this.scheduleReconcile() : undefined,
     };
   }
@@ -525,6 +534,7 @@ export class FlotillaNode {
     for (const [id, g] of [...this.replicas]) {
       if (id === CATALOG_GROUP || catalog.groups.has(id)) continue;
       this.replicas.delete(id);
+      this.watches.drop(id, new UnknownGroupError(id));
       await this.system?.stop(g.ref);
       shard.info({ group: id }, 'replica stopped: group deleted from the catalog');
     }
@@ -657,6 +667,7 @@ export class FlotillaNode {
     if ((options.transferLeadership ?? true) && this.system && this.config.cluster)
       await this.handOverLeadership(options.transferWaitMs ?? 2_000);
     this.stopped = true;
+    this.watches.close(new NodeStoppedError(this.id));
     await this.leaderActors.stopAll();
     await this.reconciling;
     this.rpc.stop();

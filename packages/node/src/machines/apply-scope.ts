@@ -1,9 +1,9 @@
 /**
  * The `ApplyContext` a machine's `apply` receives for one command: replicated facts (index, term, the
- * leader's timestamp, the fencing token), a PRNG seeded from (group, index), and the two ways to refuse a
- * command — both deterministic, so every replica records the same outcome.
+ * leader's timestamp, the fencing token), a PRNG seeded from (group, index), the two ways to refuse a
+ * command — both deterministic, so every replica records the same outcome — and the changes it emits.
  */
-import { type ApplyContext, type Fence, StaleFenceError } from '@flotilla/app';
+import { type ApplyContext, type Fence, StaleFenceError, WATCH_KEY_CHARS_MAX } from '@flotilla/app';
 import { type GroupId, stableHash32, Xoshiro128 } from '@flotilla/core';
 
 /** The highest fencing term a group has accepted from each other group. */
@@ -27,6 +27,8 @@ export class ApplyScope implements ApplyContext {
   private rng: Xoshiro128 | undefined;
   /** A fence from another group accepted by `requireFence`; recorded only if the command succeeds. */
   acceptedFence: Fence | undefined;
+  /** Changes emitted by the command (`[key, data]`); kept only if it succeeds. */
+  emitted: [string, unknown][] | undefined;
 
   constructor(
     readonly group: GroupId,
@@ -57,5 +59,12 @@ export class ApplyScope implements ApplyContext {
 
   reject(reason: string, message: string, details?: unknown): never {
     throw new Rejection(reason, message, details);
+  }
+
+  emit(key: string, data: unknown): void {
+    if (typeof key !== 'string' || key.length === 0 || key.length > WATCH_KEY_CHARS_MAX)
+      throw new TypeError(`emit: a change's key is a string of 1 to ${WATCH_KEY_CHARS_MAX} characters`);
+    if (this.emitted === undefined) this.emitted = [];
+    this.emitted.push([key, data]);
   }
 }

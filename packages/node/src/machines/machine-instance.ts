@@ -3,6 +3,7 @@
  * For each committed command it reads the framework envelope, answers retries from the session table,
  * runs the application's `apply` with an `ApplyContext`, turns a throw into a deterministic typed outcome,
  * and folds every outcome into a running hash whose checkpoints replicas compare (divergence detection).
+ * What successful commands emit (`ctx.emit`) is handed on per applied batch, for the node's watches.
  */
 import {
   type AnyMachine,
@@ -10,6 +11,7 @@ import {
   type QueryContext,
   StaleSessionError,
   UnknownOperationError,
+  type WatchEvent,
 } from '@flotilla/app';
 import {
   type Command,
@@ -52,6 +54,10 @@ export interface InstanceOptions {
   onDivergence?(report: DivergenceReport): void;
   /** After every applied batch (the catalog reconciles its node from here). */
   onApplied?(): void;
+  /** After every applied batch: the changes its commands emitted and the applied index (watches). */
+  onChanges?(through: number, events: readonly WatchEvent[], timestampMs: number): void;
+  /** The applied index was set without applying: at start (from storage) and after a snapshot restore. */
+  onPosition?(index: number): void;
 }
 
 export class MachineInstance implements StateMachine<Outcome | undefined> {
@@ -63,6 +69,8 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
   private readonly checkpoints = new Map<number, string>();
   /** The last divergence seen here (kept for status until the process restarts). */
   divergence: DivergenceReport | undefined;
+  /** Changes emitted by the commands of the batch being applied. */
+  private changes: WatchEvent[] = [];
 
   constructor(options: InstanceOptions) {
     this.options = options;
@@ -70,6 +78,7 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     this.machine = options.machine;
     this.backend = options.backend;
     this.hash = OutcomeHash.from(this.backend.meta.hash);
+    options.onPosition?.(this.backend.appliedIndex);
   }
 
   get kind(): string {
@@ -98,6 +107,11 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
   apply(commands: readonly Command[]): (Outcome | undefined)[] {
     const outcomes = this.backend.applyBatch(commands, (c, state) => this.applyCommand(c, state));
     this.options.onApplied?.();
+    if (this.options.onChanges !== undefined) {
+      const events = this.changes;
+      this.changes = [];
+      this.options.onChanges(this.backend.appliedIndex, events, this.backend.meta.timestampMs);
+    }
     return outcomes;
   }
 
@@ -114,6 +128,7 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
     this.hash = OutcomeHash.from(this.backend.meta.hash);
     this.checkpoints.clear();
     this.options.onApplied?.();
+    this.options.onPosition?.(this.backend.appliedIndex);
   }
 
   /** Resolves when every applied batch is durable (store machines; memory machines at once). */
@@ -194,6 +209,9 @@ export class MachineInstance implements StateMachine<Outcome | undefined> {
       const value = this.backend.attempt(state, (s) => handler(s, env.input, scope));
       const fence = scope.acceptedFence;
       if (fence !== undefined) this.backend.fences.setTerm(fence.group, fence.term);
+      const emitted = scope.emitted;
+      if (emitted !== undefined && this.options.onChanges !== undefined)
+        for (const [key, data] of emitted) this.changes.push([c.index, key, data]);
       return success(value);
     } catch (error) {
       return failure(this.applicationError(env.name, error, 'apply-threw'));

@@ -1,6 +1,6 @@
 /**
  * Node configuration from TOML: `[node]`, `[cluster]` (absent = standalone), `[app]`, `[layout]` (or the
- * `[sharding]` shortcut), `[machines]`, `[raft]`, `[hosts]`, `[storage]` and `[security]`. Validated at
+ * `[sharding]` shortcut), `[machines]`, `[raft]`, `[hosts]`, `[storage]`, `[watch]` and `[security]`. Validated at
  * start; every error is an `InvalidConfigError` naming the key.
  */
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { defaultLayout, type Layout } from '../cluster/layout.ts';
 import type { AppRef, KvState } from '../machines/registry.ts';
 import { SESSION_DEFAULTS } from '../machines/sessions.ts';
 import type { MachineSettings } from '../replicas/replica-actor.ts';
+import { WATCH_DEFAULTS } from '../watch/hub.ts';
 
 export interface MemberConfig {
   readonly id: NodeId;
@@ -89,6 +90,14 @@ export interface NodeConfig {
     readonly log: 'wal' | 'lmdb';
     /** How the WAL makes a batch durable: one O_DSYNC write (`dsync`, default) or write + `fdatasync`. */
     readonly walSync: 'dsync' | 'fdatasync';
+  };
+  /** Watches: the history each group keeps for watches from the past, and flow control per connection. */
+  readonly watch: {
+    readonly historyEvents: number;
+    readonly historyBytes: number;
+    readonly futureWaitMs: number;
+    /** A connection with more than this many bytes unsent has its watches cancelled (`WatchOverflowError`). */
+    readonly bufferBytesMax: number;
   };
   /** Test-only switches (fault injection through the API); all off by default. */
   readonly testing: { readonly faultInjection: boolean };
@@ -280,6 +289,19 @@ function kvState(t: Table): KvState {
   return value;
 }
 
+/** Bound on the bytes a client connection may have unsent before its watches are cancelled, by default. */
+export const WATCH_BUFFER_BYTES_MAX = 8 << 20;
+
+function watchSettings(t: Table): NodeConfig['watch'] {
+  const s = 'watch';
+  return {
+    historyEvents: int(t, s, 'history_events', WATCH_DEFAULTS.historyEvents, 0, 10_000_000),
+    historyBytes: int(t, s, 'history_bytes', WATCH_DEFAULTS.historyBytes, 0, 2 ** 40),
+    futureWaitMs: int(t, s, 'future_wait_ms', WATCH_DEFAULTS.futureWaitMs, 0, 600_000),
+    bufferBytesMax: int(t, s, 'buffer_bytes', WATCH_BUFFER_BYTES_MAX, 2 ** 16, 2 ** 32),
+  };
+}
+
 function machineSettings(t: Table): MachineSettings {
   const s = 'machines';
   return {
@@ -365,6 +387,7 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
     machines: machineSettings(table(doc, 'machines')),
     raft: raftSettings(table(doc, 'raft')),
     hosts: { threads: int(hosts, 'hosts', 'threads', 0, 0, 256) },
+    watch: watchSettings(table(doc, 'watch')),
     testing: { faultInjection: bool(table(doc, 'testing'), 'testing', 'fault_injection', false) },
     storage: storageSettings(table(doc, 'storage'), int(hosts, 'hosts', 'threads', 0, 0, 256)),
     security: { secret: secret ?? '', tls },

@@ -116,6 +116,7 @@ export async function startNode(
     remoteActors: remote?.stats(),
     counters: node.counters,
     api: api.counters,
+    watches: { ...node.watches.counters, groups: node.watches.stats().filter((g) => g.watchers > 0) },
   });
   const backend: ApiBackend = {
     nodeId: config.node.id,
@@ -127,6 +128,8 @@ export async function startNode(
     createGroup: (id: GroupId, kind: string) => node.createGroup(id, kind),
     createShards: (prefix: string, count: number, kind: string) => node.createShards(prefix, count, kind),
     deleteGroup: (id: GroupId) => node.deleteGroup(id),
+    watch: (group, filter, fromRevision, progressMs, sink) =>
+      node.watches.watch(group, filter, fromRevision, progressMs, sink),
     ...(config.cluster
       ? {
           addNode: (n: CatalogNode) => node.addNode(n),
@@ -144,7 +147,11 @@ export async function startNode(
         }
       : {}),
   };
-  const api = await ApiServer.listen(backend, { ...split(config.node.api), logger: log });
+  const api = await ApiServer.listen(backend, {
+    ...split(config.node.api),
+    watchBufferBytesMax: config.watch.bufferBytesMax,
+    logger: log,
+  });
   node.statusSource = status; // peers ask for it (the admin's cluster view); it reads the API's counters
   const metrics = createMetrics({
     node,

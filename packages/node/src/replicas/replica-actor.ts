@@ -31,6 +31,7 @@ import { type AppRef, type KvState, loadRegistry } from '../machines/registry.ts
 import type { SessionLimits } from '../machines/sessions.ts';
 import { StoreBackend } from '../machines/store-backend.ts';
 import type { NodeConfig, RaftSettings } from '../operations/config.ts';
+import type { ChangeBatch } from '../watch/feed.ts';
 import { type ProposeRequest, Replica, type ReplicaIo } from './replica.ts';
 import {
   groupCommit,
@@ -90,7 +91,11 @@ export type RouterMessage =
       ReplicaReply<null>
     >
   | { readonly type: 'leader'; readonly group: GroupId; readonly leaderId: NodeId; readonly term: number }
-  | { readonly type: 'diverged'; readonly report: DivergenceReport };
+  | { readonly type: 'diverged'; readonly report: DivergenceReport }
+  /** What a batch applied (the node's watches): every applied batch, so that progress is exact. */
+  | { readonly type: 'changes'; readonly group: GroupId; readonly batch: ChangeBatch }
+  /** The replica's applied index was set without applying (start, snapshot). */
+  | { readonly type: 'position'; readonly group: GroupId; readonly index: number };
 
 /** The node's side of a main-thread replica: direct calls both ways (props of main-thread actors are not cloned). */
 export interface LocalLinks {
@@ -99,6 +104,9 @@ export interface LocalLinks {
   sendSnapshot(to: NodeId, group: GroupId, meta: SnapshotMeta, data: Uint8Array): Promise<void>;
   leaderChanged(group: GroupId, leaderId: NodeId, term: number): void;
   diverged(report: DivergenceReport): void;
+  /** What each applied batch changed, and jumps of the applied index (the node's watches). */
+  changes(group: GroupId, batch: ChangeBatch): void;
+  position(group: GroupId, index: number): void;
   /** After every batch the replica applied (the catalog's node reconciles from here). */
   readonly applied: (() => void) | undefined;
 }
@@ -176,6 +184,8 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
       onCheckpoint: (index, value) => replica?.proposeCheckpoint(index, value),
       onDivergence: (report) => replica && io.diverged?.(replica, report),
       onApplied: () => p.local?.applied?.(),
+      onChanges: (through, events, timestampMs) => io.changes({ through, events, timestampMs }),
+      onPosition: (index) => io.position(index),
     });
     replica = new Replica({
       nodeId: p.nodeId,
@@ -196,7 +206,10 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
   }
 
   /** How the replica reaches the rest of the node: directly on the main thread, through the router elsewhere. */
-  private io(ctx: ActorContext<ReplicaMessage>): ReplicaIo {
+  private io(ctx: ActorContext<ReplicaMessage>): ReplicaIo & {
+    changes(batch: ChangeBatch): void;
+    position(index: number): void;
+  } {
     const p = this.props;
     const group = p.spec.id;
     const local = p.local;
@@ -208,6 +221,8 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
         schedule,
         leaderChanged: (_r, leaderId, term) => local.leaderChanged(group, leaderId, term),
         diverged: (_r, report) => local.diverged(report),
+        changes: (batch) => local.changes(group, batch),
+        position: (index) => local.position(group, index),
       };
     }
     const router = p.router;
@@ -228,6 +243,8 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
       schedule,
       leaderChanged: (_r, leaderId, term) => ctx.tell(router, { type: 'leader', group, leaderId, term }),
       diverged: (_r, report) => ctx.tell(router, { type: 'diverged', report }),
+      changes: (batch) => ctx.tell(router, { type: 'changes', group, batch }),
+      position: (index) => ctx.tell(router, { type: 'position', group, index }),
     };
   }
 

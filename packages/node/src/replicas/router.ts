@@ -1,12 +1,14 @@
 /**
  * The main thread's router for replicas on host threads: their outbound Raft messages arrive already
  * encoded and batched per turn by the actor runtime and leave through the transport (one frame per peer
- * per turn); leader changes and divergence reports update the node. Main-thread replicas do not use it.
+ * per turn); leader changes, divergence reports and applied changes (watches) go to the node. Main-thread
+ * replicas do not use it.
  */
 import type { Actor, ActorContext } from '@flotilla/actors';
 import { toWireError } from '@flotilla/app';
 import { assertNever, type Transport } from '@flotilla/core';
 import type { DivergenceReport } from '../machines/machine-instance.ts';
+import type { ChangeBatch } from '../watch/feed.ts';
 import type { RouterMessage } from './replica-actor.ts';
 
 /** Snapshot data leaves in chunks of this size (the transport's flow control counts them). */
@@ -16,6 +18,8 @@ export interface RouterProps {
   readonly transport: Transport;
   readonly leaderChanged: (group: string, leaderId: number, term: number) => void;
   readonly diverged: (report: DivergenceReport) => void;
+  readonly changes: (group: string, batch: ChangeBatch) => void;
+  readonly position: (group: string, index: number) => void;
 }
 
 export class RouterActor implements Actor<RouterMessage> {
@@ -31,6 +35,12 @@ export class RouterActor implements Actor<RouterMessage> {
         return;
       case 'diverged':
         this.props.diverged(message.report);
+        return;
+      case 'changes':
+        this.props.changes(message.group, message.batch);
+        return;
+      case 'position':
+        this.props.position(message.group, message.index);
         return;
       case 'sendSnapshot': {
         const pending = ctx.replyLater(message);
