@@ -9,10 +9,12 @@
  *   flotilla create-shards --api HOST:PORT --prefix P --count N --kind K
  *   flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]
  *   flotilla jobs … (see @flotilla/jobs JOBS_USAGE)
+ *   flotilla live-queries … (see @flotilla/live LIVE_USAGE)
  */
 import { parseArgs } from 'node:util';
 import { FlotillaClient } from '@flotilla/client';
 import { JOBS_USAGE, runJobsCommand } from '@flotilla/jobs';
+import { LIVE_USAGE, runLiveCommand } from '@flotilla/live';
 import { loadConfig } from './config.ts';
 import { runLocalCluster } from './demo.ts';
 import { createLogger } from './logger.ts';
@@ -28,7 +30,8 @@ const USAGE = `usage:
   flotilla create-shards --api HOST:PORT --prefix P --count N --kind K
   flotilla delete-group --api HOST:PORT --group G
   flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]
-${JOBS_USAGE.replace('usage ', '  jobs: ')}`;
+${JOBS_USAGE.replace('usage ', '  jobs: ')}
+${LIVE_USAGE.replace('usage: ', '  ')}`;
 
 const options = {
   config: { type: 'string' },
@@ -68,6 +71,20 @@ async function withClient<T>(
 async function main(argv: string[]): Promise<void> {
   // `pnpm start -- --duration 20` passes the `--` through; it would end option parsing here.
   const args = argv.filter((arg) => arg !== '--');
+  if (args[0] === 'live-queries') {
+    const clients: FlotillaClient[] = [];
+    try {
+      const result = await runLiveCommand(args.slice(1), async (api) => {
+        const client = await FlotillaClient.connect({ addresses: [api], timeoutMs: 10_000 });
+        clients.push(client);
+        return { calls: client, topology: () => client.refreshTopology() };
+      });
+      console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+    } finally {
+      for (const c of clients) c.close();
+    }
+    return;
+  }
   if (args[0] === 'jobs') {
     const clients: FlotillaClient[] = [];
     try {
