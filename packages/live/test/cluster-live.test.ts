@@ -30,6 +30,7 @@ before(async () => {
   await cluster.start([1, 2, 3]);
   for (const id of [1, 2, 3]) clients.set(id, await cluster.client([id], 10_000));
   await waitForFormation(cluster, clients.get(1)!, [1, 2, 3], 30_000);
+  for (const c of clients.values()) await c.refreshTopology(); // the shard sets, as the formed cluster has them
 });
 after(() => cluster.stop());
 

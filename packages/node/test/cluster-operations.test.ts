@@ -81,6 +81,12 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
       'flotilla_mailbox_depth',
       'flotilla_restarts_total',
       'flotilla_transport{',
+      'flotilla_watch_watchers',
+      'flotilla_watch_events_delivered_total',
+      'flotilla_watch_events_published_total',
+      'flotilla_watch_delivery_lag_seconds_bucket',
+      'flotilla_watch_opened_total',
+      'flotilla_watch_refused_total',
     ]) {
       assert.ok(metrics.includes(name), `metric ${name}`);
     }

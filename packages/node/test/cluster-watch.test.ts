@@ -30,6 +30,7 @@ before(async () => {
   await cluster.start([1, 2, 3]);
   client = await cluster.client();
   await waitForFormation(cluster, client, [1, 2, 3]);
+  await client.refreshTopology(); // the shard sets, as the formed cluster has them
 });
 after(() => cluster.stop());
 

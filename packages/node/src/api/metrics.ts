@@ -1,7 +1,9 @@
 /**
  * Prometheus metrics of a node (prom-client), computed at scrape time from the replicas' status (one round of
  * status asks per scrape, shared by every metric): elections, leader changes, term, commit and applied index,
- * replication lag per follower, proposal latency, node additions, mailbox depth, restarts, transport counters.
+ * replication lag per follower, proposal latency, node additions, mailbox depth, restarts, transport counters;
+ * and the watches (from the node's watch hub, no status round): watchers per group, changes published and
+ * delivered, delivery lag from the leader's proposal stamp, watches opened and refused.
  */
 import {
   type AppDefinition,
@@ -128,6 +130,46 @@ export function createMetrics(sources: MetricsSources): Registry {
     'flotilla_restarts_total',
     'Actor restarts and host thread (re)starts on this node.',
     () => node.counters.restarts,
+  );
+  new Gauge({
+    name: 'flotilla_watch_watchers',
+    help: 'Open watches per group on this node (live or waiting for their revision).',
+    labelNames: ['group'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of node.watches.stats()) if (s.watchers > 0) this.set({ group: s.group }, s.watchers);
+    },
+  });
+  counter(
+    'flotilla_watch_events_delivered_total',
+    'Changes delivered to watchers on this node, over all groups.',
+    () => node.watches.stats().reduce((n, s) => n + s.delivered, 0),
+  );
+  counter(
+    'flotilla_watch_events_published_total',
+    'Changes the local replicas applied and published to their watch feeds, over all groups.',
+    () => node.watches.stats().reduce((n, s) => n + s.published, 0),
+  );
+  const watchLag = new Histogram({
+    name: 'flotilla_watch_delivery_lag_seconds',
+    help: "Time from the leader's stamp on a command to the delivery of its changes to watchers on this node.",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5],
+    registers: [registry],
+    collect() {
+      for (const ms of node.watches.lags) watchLag.observe(ms / 1000);
+      node.watches.lags.length = 0;
+    },
+  });
+  counter(
+    'flotilla_watch_opened_total',
+    'Watches opened on this node.',
+    () => node.watches.counters.watchesOpened,
+  );
+  counter(
+    'flotilla_watch_refused_total',
+    'Watches refused on this node (unknown group, compacted or future revision).',
+    () => node.watches.counters.watchesRefused,
   );
   const transport = new Gauge({
     name: 'flotilla_transport',

@@ -128,7 +128,10 @@ export class WatchFeed {
     this.historyBytes = 0;
     this.applied = this.historyFrom = index;
     for (const w of [...this.watchers, ...this.waiting]) {
-      if (!w.active && w.from > index) continue; // still ahead: it waits on
+      if (!w.active && w.from > index) {
+        if (w.from === index + 1) this.activate(w); // reached: live now, as if opened now
+        continue; // still ahead: it waits on
+      }
       this.remove(w);
       w.sink.end(new WatchCompactedError(this.group, w.sentThrough + 1, index + 1));
     }
@@ -148,6 +151,9 @@ export class WatchFeed {
       });
     }
     this.applied = batch.through;
+    // Before the trim: it may drop revisions these watchers start from (they were not matched above).
+    if (this.waiting.size > 0)
+      for (const w of [...this.waiting]) if (w.from <= this.applied + 1) this.activate(w);
     this.trim();
     const nowMs = this.now();
     let delivered = 0;
@@ -163,8 +169,6 @@ export class WatchFeed {
       this.eventsDelivered += delivered;
       this.onDelivered?.(delivered, batch.timestampMs);
     }
-    if (this.waiting.size > 0)
-      for (const w of [...this.waiting]) if (w.from <= this.applied + 1) this.activate(w);
   }
 
   /**
