@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test file (node --test on Node 20 needs an explicit file list), then the core simulator.
 # The dashboard's browser test needs Chromium: ensure-chromium.sh installs it when missing (root + apt-get).
-# Tests that start whole clusters of processes (packages/node/test/cluster-*.test.ts, standalone.test.ts,
-# dashboard.test.ts, packages/jobs/test/dashboard-jobs.test.ts, the bank demo) run
+# Tests that start whole clusters of processes (packages/{node,jobs,live}/test/cluster-*.test.ts, standalone.test.ts,
+# the dashboards' browser tests, the examples' demos) run
 # one file at a time after the others, so that their timing (failover within 1 s) is not measured while
 # another suite hogs both cores.
 # Usage: pnpm test [file ...]   — with files, runs only those.
@@ -20,7 +20,7 @@ serial=()
 parallel=()
 for f in "${all[@]}"; do
   case "$f" in
-    packages/node/test/cluster-*.test.ts | packages/jobs/test/cluster-*.test.ts | packages/node/test/standalone.test.ts | packages/node/test/dashboard.test.ts | packages/jobs/test/dashboard-jobs.test.ts | test/linearizability-faults.test.ts | examples/*/test/*.test.ts) serial+=("$f") ;;
+    packages/node/test/cluster-*.test.ts | packages/jobs/test/cluster-*.test.ts | packages/live/test/cluster-*.test.ts | packages/node/test/standalone.test.ts | packages/node/test/dashboard.test.ts | packages/jobs/test/dashboard-jobs.test.ts | packages/live/test/dashboard-live.test.ts | test/linearizability-faults.test.ts | examples/*/test/*.test.ts) serial+=("$f") ;;
     *) parallel+=("$f") ;;
   esac
 done

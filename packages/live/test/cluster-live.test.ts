@@ -5,8 +5,10 @@
  * key exactly once and in log order, checked against the revisions the writes were acknowledged at.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   type FlotillaClient,
   KvMachine,
@@ -14,6 +16,7 @@ import {
   UnknownGroupError,
   type WatchEvent,
 } from '@flotilla/client';
+import { cliCommand } from '../../node/src/operations/local-cluster.ts';
 import { eventually, ProcessCluster, waitForFormation } from '../../node/test/process-cluster.ts';
 import { LiveQueries, type LiveSubscription } from '../src/index.ts';
 import { live } from './fixtures/app.ts';
@@ -182,4 +185,21 @@ test('10,000 subscriptions, kill -9 of a serving node: every one resumes, every 
   await subscribers[0]!.sub!.close();
   assert.equal((await liveQueries.counts()).total, USERS * PER_USER - 1);
   for (const s of subscribers.slice(1)) s.sub!.watch.close();
+});
+
+test('flotilla live-queries lists them from a shell; a bad option is refused naming it', async () => {
+  const { command, args } = cliCommand();
+  const run = (...more: string[]) =>
+    promisify(execFile)(command, [...args, 'live-queries', '--api', cluster.api(1), ...more], {
+      timeout: 60_000,
+    });
+  const out = JSON.parse((await run('--user', 'user-1')).stdout) as {
+    total: number;
+    byNode: Record<string, number>;
+    subscriptions: { user: string; node: number }[];
+  };
+  assert.equal(out.total, USERS * PER_USER - 1);
+  assert.equal(out.subscriptions.length, PER_USER);
+  assert.ok(out.subscriptions.every((s) => s.user === 'user-1' && s.node !== KILLED));
+  await assert.rejects(run('--node', 'x'), (e: { stderr?: string }) => /node/.test(e.stderr ?? ''));
 });
