@@ -12,6 +12,19 @@ test('group actors on a host thread: a failed replica and a dead host thread res
   const client = await cluster.client();
   await waitForFormation(cluster, client, [1, 2, 3]);
   const group = 'user:2';
+  // A watch on every node's replica (host-thread replicas publish their changes through the router): each
+  // must see every write once, in order, through the crash of a replica and the death of a host thread.
+  const seen = new Map<number, [number, string][]>();
+  const watches = [1, 2, 3].map((node) => {
+    seen.set(node, []);
+    return client.watch(
+      { group, prefix: '', node },
+      { onEvents: (events) => seen.get(node)!.push(...events.map((e): [number, string] => [e[0], e[1]])) },
+    );
+  });
+  await eventually('watches live', 10_000, async () =>
+    watches.every((w) => w.node !== 0) ? true : undefined,
+  );
   const acked = new Map<string, string>();
   const write = async (n: number, prefix: string) => {
     for (let i = 0; i < n; i++) {
@@ -55,4 +68,17 @@ test('group actors on a host thread: a failed replica and a dead host thread res
     return r.value === 'v-c49' ? true : undefined;
   });
   assert.equal(acked.size, 150);
+  for (const [node, events] of seen) {
+    await eventually(`node ${node}'s watch saw every write`, 15_000, async () =>
+      new Set(events.map((e) => e[1])).size >= acked.size ? true : undefined,
+    );
+    const keys = events.map((e) => e[1]);
+    assert.equal(new Set(keys).size, keys.length, `node ${node}: no change delivered twice`);
+    assert.ok(
+      events.every((e, i) => i === 0 || e[0] > events[i - 1]![0]),
+      `node ${node}: in log order`,
+    );
+    for (const key of acked.keys()) assert.ok(keys.includes(key), `node ${node} missed ${key}`);
+  }
+  for (const w of watches) w.close();
 });
