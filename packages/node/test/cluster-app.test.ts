@@ -42,6 +42,35 @@ test('an application on three processes: machines, entities, fencing, leader-onl
   );
 
   await t.test(
+    'an entity is watchable: every change of its state, in order; a refusal emits nothing',
+    async () => {
+      await client.refreshTopology();
+      const id = 'watched-account';
+      const group = client.groupOf(Account, { key: id, shards: Account.shardPrefix });
+      const changes: { revision: number; data: unknown }[] = [];
+      const watch = client.watch(
+        { group, key: id, node: 2 },
+        { onEvents: (events) => changes.push(...events.map((e) => ({ revision: e[0], data: e[2] }))) },
+      );
+      await eventually('live', 10_000, async () => (watch.node === 2 ? true : undefined));
+      const account = client.entity(Account, id);
+      await account.deposit({ amount: 5 });
+      await assert.rejects(account.withdraw({ amount: 50 }));
+      await account.withdraw({ amount: 2 });
+      await eventually('two changes', 10_000, async () => (changes.length >= 2 ? true : undefined));
+      watch.close();
+      assert.deepEqual(
+        changes.map((c) => c.data),
+        [
+          { command: 'deposit', state: { balance: 5, operations: 1 } },
+          { command: 'withdraw', state: { balance: 3, operations: 2 } },
+        ],
+      );
+      assert.ok(changes[0]!.revision < changes[1]!.revision);
+    },
+  );
+
+  await t.test(
     'a leader-only actor runs on the leader with its term; a transfer moves it within 1 s',
     async () => {
       const leader = await eventually('counter:0 led', 10_000, () =>
