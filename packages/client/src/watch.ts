@@ -10,6 +10,7 @@ import {
   sleep,
   type Topology,
   UnknownGroupError,
+  WatchCompactedError,
   type WatchEvent,
   type WatchItem,
   WatchOverflowError,
@@ -62,11 +63,13 @@ const RESUME_BACKOFF_MAX_MS = 1_000;
 /** Attempts after `UnknownGroupError` (the group may be being created, or this node not yet hosting it). */
 const UNKNOWN_GROUP_ATTEMPTS = 5;
 
-/** Errors after which the watch cannot go on from where it was: the application must decide. */
+/**
+ * Errors after which the watch cannot go on from where it was: the application must decide. (A compacted
+ * revision is final only once every node said so: a node that restarted keeps a shorter history than others.)
+ */
 function isFinal(error: unknown): boolean {
   if (!(error instanceof FlotillaError)) return false;
   switch (error.code) {
-    case 'FLOTILLA_WATCH_COMPACTED':
     case 'FLOTILLA_PROTOCOL':
     case 'FLOTILLA_SCHEMA':
       return true;
@@ -110,6 +113,8 @@ export class Watch {
     let failures = 0;
     let unknownGroup = 0;
     let lostAt: number | undefined;
+    const compactedOn = new Set<NodeId>();
+    let compacted: WatchCompactedError | undefined;
     while (!this.closed) {
       const target = await this.pickNode(preferred, avoid);
       preferred = undefined;
@@ -142,6 +147,12 @@ export class Watch {
           this.node = 0;
           if (this.closed) return undefined;
           if (isFinal(error)) return this.fail(error as Error);
+          if (error instanceof WatchCompactedError) {
+            compacted = error;
+            compactedOn.add(target.node);
+            const known = Object.keys(this.port.topology?.nodes ?? {}).length;
+            if (compactedOn.size >= known) return this.fail(error);
+          }
           if (error instanceof UnknownGroupError && ++unknownGroup >= UNKNOWN_GROUP_ATTEMPTS)
             return this.fail(error);
           // A subscriber that fell behind resumes where the node says; other failures move to another node.
@@ -152,7 +163,11 @@ export class Watch {
       lostAt ??= performance.now();
       if (performance.now() - lostAt > (this.options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS))
         return this.fail(
-          new FlotillaError('FLOTILLA_TIMEOUT', `watch on ${this.options.group}: no node served it in time`),
+          compacted ??
+            new FlotillaError(
+              'FLOTILLA_TIMEOUT',
+              `watch on ${this.options.group}: no node served it in time`,
+            ),
         );
       failures++;
       await sleep(Math.min(RESUME_BACKOFF_MAX_MS, RESUME_BACKOFF_MS * 2 ** Math.min(failures - 1, 10)));

@@ -159,6 +159,15 @@ test('refusals are typed and register nothing', async () => {
     (e: unknown) =>
       e instanceof WatchCompactedError && e.revision === firstIndex && e.oldestRevision > firstIndex,
   );
+  // The client tries every node before it gives up on a compacted revision (a restarted node keeps less).
+  let reported: Error | undefined;
+  const stale = client.watch(
+    { group: g, fromRevision: firstIndex },
+    { onEvents: () => assert.fail('nothing to deliver'), onError: (e) => (reported = e) },
+  );
+  const ended = await stale.ended;
+  assert.ok(ended instanceof WatchCompactedError, String(ended));
+  assert.equal(reported, ended);
   const status = (await client.status(addr)) as { watches: { groups: { group: string }[] } };
   assert.deepEqual(status.watches.groups, [], 'no watch registered');
 });
