@@ -84,6 +84,13 @@ async function poll() {
     $('status').textContent = 'error: ' + (error && error.message ? error.message : String(error));
   }
 }
-poll();
-setInterval(() => { if (root.offsetParent !== null) poll(); }, C.pollMs);
+// One poll at a time: a slow shard (its leader just died) must not pile polls up, nor let an older answer
+// overwrite a newer one.
+async function loop(first) {
+  if (!root.isConnected) return;
+  const started = performance.now();
+  if (first || (root.offsetParent !== null && !document.hidden)) await poll();
+  setTimeout(loop, Math.max(0, C.pollMs - (performance.now() - started)));
+}
+loop(true);
 `;

@@ -19,7 +19,9 @@ const K = {
   nodeRange: (node: number) => ({ start: ['n', node], end: ['n', node, '\uffff'] }) as const,
   byUser: (user: string, id: string) => ['u', user, id] as const,
   userRange: (user: string) => ({ start: ['u', user], end: ['u', user, '\uffff'] }) as const,
-  all: { start: ['s'], end: ['s', '\uffff'] } as const,
+  /** By last update (registration or move): the newest are listed first. */
+  byTime: (at: number, id: string) => ['t', at, id] as const,
+  times: { start: ['t'], end: ['t', Number.MAX_SAFE_INTEGER] } as const,
   userCount: (user: string) => ['uc', user] as const,
   nodeCount: (node: number) => ['nc', node] as const,
   nodeCounts: { start: ['nc'], end: ['nc', Number.MAX_SAFE_INTEGER] } as const,
@@ -44,6 +46,7 @@ const add = (s: MachineStore, key: readonly (string | number)[], delta: number):
 /** Forgets one subscription with its indexes and counts; emits its removal. */
 function drop(s: MachineStore, sub: Subscription, emit: (key: string, data: unknown) => void): void {
   s.delete(K.sub(sub.id));
+  s.delete(K.byTime(sub.updatedAt, sub.id));
   s.delete(K.byNode(sub.node, sub.id));
   s.delete(K.byUser(sub.user, sub.id));
   add(s, K.userCount(sub.user), -1);
@@ -73,6 +76,7 @@ export const LiveSubscriptionsMachine = defineMachine({
   },
   queries: {
     get: { input: z.object({ id: SubscriptionId }), output: Subscription.nullable() },
+    /** A user's or a node's subscriptions (by id), or all of them newest first; at most `limit`. */
     list: {
       input: z.object({
         user: UserId.optional(),
@@ -113,6 +117,8 @@ export const LiveSubscriptionsMachine = defineMachine({
         s.put(K.byNode(input.node, input.id), 1);
         add(s, K.nodeCount(input.node), 1);
       }
+      if (known !== undefined) s.delete(K.byTime(known.updatedAt, input.id));
+      s.put(K.byTime(record.updatedAt, input.id), 1);
       s.put(K.sub(input.id), record);
       ctx.emit(`${input.user}/${input.id}`, record);
       return { created: known === undefined };
@@ -154,7 +160,10 @@ export const LiveSubscriptionsMachine = defineMachine({
     get: (s, { id }) => s.get<Subscription>(K.sub(id)) ?? null,
     list(s, { user, node, limit }) {
       if (user === undefined && node === undefined)
-        return [...s.range<Subscription>({ ...K.all, limit })].map((e) => e.value);
+        return [...s.range({ ...K.times, reverse: true, limit })].flatMap((e) => {
+          const sub = s.get<Subscription>(K.sub((e.key as readonly (string | number)[])[2] as string));
+          return sub === undefined ? [] : [sub];
+        });
       const range = user !== undefined ? K.userRange(user) : K.nodeRange(node!);
       const out: Subscription[] = [];
       for (const e of s.range({ ...range, limit: LIMITS.listMax })) {
