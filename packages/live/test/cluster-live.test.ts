@@ -25,6 +25,8 @@ const APP = fileURLToPath(new URL('./fixtures/app.ts', import.meta.url));
 const USERS = 1_000;
 const PER_USER = 10;
 const KILLED = 3;
+/** Subscriptions whose subscribers die with the killed node: the reapers remove them. */
+const ORPHANS = 50;
 
 const cluster = new ProcessCluster({ userShards: 4, extraToml: `[app]\nmodule = "${APP}"\n` });
 const clients = new Map<number, FlotillaClient>();
@@ -126,6 +128,22 @@ test('10,000 subscriptions, kill -9 of a serving node: every one resumes, every 
   };
   const writers = Array.from({ length: 16 }, writer);
   await until('writes before the kill', 30_000, () => writes > 3_000);
+  // Subscribers that die with their node (their watches closed, their records left behind): no client will
+  // move these, so only the shards' reapers can remove them.
+  const orphans = await Promise.all(
+    Array.from({ length: ORPHANS }, (_, i) =>
+      new LiveQueries(clients.get(KILLED)!, live).subscribe(
+        {
+          user: `orphan-${i}`,
+          query: { group: subscribers[i]!.group, key: subscribers[i]!.key },
+          node: KILLED,
+        },
+        { onChanges: () => {} },
+      ),
+    ),
+  );
+  for (const o of orphans) o.watch.close();
+  assert.equal((await liveQueries.counts()).total, USERS * PER_USER + ORPHANS);
   await cluster.kill(KILLED);
   const served = subscribers.filter((s) => s.node === KILLED);
   await until('every subscription of the killed node resumed elsewhere', 60_000, () =>
@@ -173,7 +191,8 @@ test('10,000 subscriptions, kill -9 of a serving node: every one resumes, every 
   assert.equal(duplicates, 0, 'no change delivered twice');
   assert.equal(disorder, 0, 'changes in log order');
 
-  // The records followed: none left on the dead node (moved by their clients, or removed by the reaper).
+  // The records followed: none left on the dead node — moved by their clients, the orphans removed by the
+  // reapers of their shards (fenced commands).
   await until('no subscription left on the killed node', 30_000, async () => {
     const c = await liveQueries.counts();
     return (c.byNode[String(KILLED)] ?? 0) === 0 && c.total === USERS * PER_USER;

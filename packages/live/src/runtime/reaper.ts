@@ -1,9 +1,11 @@
 /**
  * The reaper of one user shard: a leader-only actor on the shard's leader. It watches the presence actor of
- * every node the shard knows (death watch across nodes); when one terminates it pings it for a grace period
- * (a link that flapped comes back), then removes that node's subscriptions with fenced commands — only
- * those registered before the node was seen dead, so a subscription its client already moved is kept. A
- * node whose subscriptions remain while it has no presence in the shard is treated the same way.
+ * every node the shard knows (death watch across nodes, and a ping when it starts watching and now and then:
+ * a node that died before this reaper started sends no Terminated); when one terminates or does not answer,
+ * it pings it for a grace period (a link that flapped comes back), then removes that node's subscriptions
+ * with fenced commands — only those registered before the node was seen dead, so a subscription its client
+ * already moved is kept. A node whose subscriptions remain while it has no presence in the shard is treated
+ * the same way.
  */
 import type { Actor, ActorContext, ActorRef, AnyActorRef } from '@flotilla/actors';
 import { type Calls, gatewayCalls, type LeaderProps, StaleFenceError } from '@flotilla/app';
@@ -17,6 +19,10 @@ export interface ReaperProps {
 
 const MAINTAIN_MS = 500;
 const PING_TIMEOUT_MS = 400;
+/** A node with subscriptions but no presence in the shard is removed after this long (at least). */
+const NO_PRESENCE_GRACE_MS = 10_000;
+/** Watched presences are also pinged this often. */
+const PING_EVERY_MS = 5_000;
 const CALL_TIMEOUT_MS = 5_000;
 
 const refKey = (ref: AnyActorRef): string => `${ref.node ?? 0}/${ref.path}/${ref.uid}`;
@@ -26,6 +32,8 @@ interface Suspect {
   readonly sinceWallMs: number;
   readonly sinceMs: number;
   readonly ref: ActorRef<PresenceMessage> | undefined;
+  /** How long it stays a suspect before its subscriptions go. */
+  readonly graceMs: number;
 }
 
 export class Reaper implements Actor<ReaperMessage> {
@@ -36,6 +44,7 @@ export class Reaper implements Actor<ReaperMessage> {
   /** Presences watched: ref key → node. */
   private readonly watched = new Map<string, number>();
   private readonly suspects = new Map<number, Suspect>();
+  private lastPingMs = 0;
   readonly counters = { removed: 0 };
 
   constructor(private readonly props: LeaderProps<ReaperProps>) {}
@@ -78,7 +87,10 @@ export class Reaper implements Actor<ReaperMessage> {
 
   private suspect(node: number, ref: ActorRef<PresenceMessage> | undefined): void {
     if (this.suspects.has(node)) return;
-    this.suspects.set(node, { sinceWallMs: Date.now(), sinceMs: this.ctx.now(), ref });
+    // Without a presence to ping, wait longer: a node that just started may not have announced itself yet.
+    const graceMs =
+      ref === undefined ? Math.max(this.props.graceMs, NO_PRESENCE_GRACE_MS) : this.props.graceMs;
+    this.suspects.set(node, { sinceWallMs: Date.now(), sinceMs: this.ctx.now(), ref, graceMs });
     this.ctx.log.info?.({ group: this.props.group, node }, 'live queries: node suspected dead');
   }
 
@@ -107,6 +119,17 @@ export class Reaper implements Actor<ReaperMessage> {
       for (const [k, n] of this.watched) if (n === p.node) this.watched.delete(k); // an older incarnation
       this.watched.set(key, p.node);
       this.ctx.watch(ref);
+      // A node that died before this reaper started (its shard's leader died with it) sends no Terminated:
+      // its link was already down. One ping tells.
+      this.checkAlive(p.node, ref);
+    }
+    // Death watch misses nothing while links stay up; a ping now and then covers what it cannot see.
+    if (this.ctx.now() - this.lastPingMs >= PING_EVERY_MS) {
+      this.lastPingMs = this.ctx.now();
+      for (const [key, node] of this.watched) {
+        const ref = presences.find((p) => p.node === node)?.ref as unknown as ActorRef<PresenceMessage>;
+        if (ref !== undefined && refKey(ref) === key) this.checkAlive(node, ref);
+      }
     }
     for (const node of Object.keys(counts.byNode).map(Number))
       if (!present.has(node)) this.suspect(node, undefined);
@@ -119,10 +142,20 @@ export class Reaper implements Actor<ReaperMessage> {
         this.suspects.delete(node); // the link came back: watch it again
         continue;
       }
-      if (this.ctx.now() - s.sinceMs < this.props.graceMs) continue;
+      if (this.ctx.now() - s.sinceMs < s.graceMs) continue;
       await this.removeNode(node, s.sinceWallMs);
       this.suspects.delete(node);
     }
+  }
+
+  /** Pings a watched presence; one that does not answer becomes a suspect (and is no longer watched). */
+  private checkAlive(node: number, ref: ActorRef<PresenceMessage>): void {
+    void this.alive(ref).then((ok) => {
+      if (ok || this.stopped) return;
+      this.watched.delete(refKey(ref));
+      this.ctx.unwatch(ref);
+      this.suspect(node, ref);
+    });
   }
 
   private async alive(ref: ActorRef<PresenceMessage>): Promise<boolean> {
