@@ -307,6 +307,28 @@ export class WatchOverflowError extends FlotillaError {
   }
 }
 
+/** The client API refused the connection: no token, or one no configured client has. */
+export class UnauthenticatedError extends FlotillaError {
+  readonly address: string;
+  constructor(address: string, detail = 'no valid token') {
+    super('FLOTILLA_UNAUTHENTICATED', `the client API at ${address} refused the connection: ${detail}`);
+    this.address = address;
+  }
+}
+
+/** The client's role does not allow the operation (admin calls need `admin`, commands `write`). */
+export class ForbiddenError extends FlotillaError {
+  readonly op: string;
+  readonly role: string;
+  readonly required: string;
+  constructor(op: string, role: string, required: string) {
+    super('FLOTILLA_FORBIDDEN', `${op} needs the ${required} role; this client has ${role}`);
+    this.op = op;
+    this.role = role;
+    this.required = required;
+  }
+}
+
 // ------------------------------------------------------------------------------------------- the wire
 
 /** An error as it travels: its code, its message, and its fields (plain data). */
@@ -362,6 +384,8 @@ const REGISTRY: Record<string, Rebuild> = {
     new StaleSessionError(str(w, 'group'), str(w, 'clientId'), num(w, 'sequence')),
   FLOTILLA_PAYLOAD_TOO_LARGE: (w) =>
     new PayloadTooLargeError(str(w, 'what'), num(w, 'bytes'), num(w, 'bytesMax')),
+  FLOTILLA_UNAUTHENTICATED: (w) => new UnauthenticatedError(str(w, 'address')),
+  FLOTILLA_FORBIDDEN: (w) => new ForbiddenError(str(w, 'op'), str(w, 'role'), str(w, 'required')),
   FLOTILLA_WATCH_COMPACTED: (w) =>
     new WatchCompactedError(str(w, 'group'), num(w, 'revision'), num(w, 'oldestRevision')),
   FLOTILLA_WATCH_FUTURE_REVISION: (w) =>

@@ -4,6 +4,8 @@
  * from leader hints), are pipelined on one connection per node and batched per turn, and are retried with
  * backoff within a bounded timeout; every command carries a client session, so a retry applies once.
  */
+
+import { readFileSync } from 'node:fs';
 import {
   type ApiOp,
   type ApiPush,
@@ -28,6 +30,7 @@ import {
   type Session,
   type Target,
   type Topology,
+  UnauthenticatedError,
   UnknownGroupError,
   type WatchItem,
 } from '@flotilla/app';
@@ -42,6 +45,16 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Session id; default 72 random bits. Reuse it only for one client at a time. */
   readonly clientId?: string;
+  /** The token of a client the nodes' `[[security.clients]]` list; default `FLOTILLA_TOKEN` from the environment. */
+  readonly token?: string;
+  /** Nodes serve `wss`: trust this CA (PEM) besides the system's; default `FLOTILLA_CA` (a file) if set. */
+  readonly tls?: { readonly ca?: string | Buffer };
+}
+
+/** How a connection reaches a node: its scheme, its credentials. */
+interface Dial {
+  readonly token: string | undefined;
+  readonly tls: { readonly ca?: string | Buffer } | undefined;
 }
 
 interface Pending {
@@ -83,19 +96,40 @@ class Connection {
   private sweeper: ReturnType<typeof setInterval> | undefined;
   readonly opened: Promise<void>;
   closed = false;
+  /** Why the node refused the upgrade (then every call on this connection fails with it). */
+  private refusal: Error | undefined;
   /** Told the leader hint of every response (group → node), for routing the next requests. */
   onLeaderHint: ((group: string, leader: number) => void) | undefined;
 
-  constructor(readonly address: string) {
-    this.ws = new WebSocket(`ws://${address}`, { perMessageDeflate: false, maxPayload: RESPONSE_BYTES_MAX });
+  constructor(
+    readonly address: string,
+    dial: Dial = { token: undefined, tls: undefined },
+  ) {
+    this.ws = new WebSocket(`${dial.tls ? 'wss' : 'ws'}://${address}`, {
+      perMessageDeflate: false,
+      maxPayload: RESPONSE_BYTES_MAX,
+      ...(dial.token === undefined ? {} : { headers: { authorization: `Bearer ${dial.token}` } }),
+      ...(dial.tls?.ca === undefined ? {} : { ca: dial.tls.ca }),
+    });
     this.ws.binaryType = 'nodebuffer';
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', (error) => reject(error));
+      // A refused upgrade: 401 is a missing or unknown token, said as such (it is not worth retrying).
+      this.ws.once('unexpected-response', (_req, res) => {
+        this.refusal =
+          res.statusCode === 401
+            ? new UnauthenticatedError(address, dial.token === undefined ? 'no token given' : 'unknown token')
+            : new Error(`${address} answered the upgrade with HTTP ${res.statusCode}`);
+        reject(this.refusal);
+        this.ws.terminate();
+      });
     });
     this.opened.catch(() => {});
     this.ws.on('message', (data) => this.onMessage(data as Buffer));
-    this.ws.on('close', () => this.fail(new RequestTimeoutError('', 0, `connection to ${address} closed`)));
+    this.ws.on('close', () =>
+      this.fail(this.refusal ?? new RequestTimeoutError('', 0, `connection to ${address} closed`)),
+    );
     this.ws.on('error', () => {});
   }
 
@@ -249,6 +283,7 @@ class ClientPort implements CallPort {
   constructor(
     private readonly seeds: readonly string[],
     readonly timeoutMs: number,
+    private readonly dial: Dial = { token: undefined, tls: undefined },
   ) {}
 
   command(request: CommandRequest, options: CallOptions): Promise<unknown> {
@@ -378,7 +413,7 @@ class ClientPort implements CallPort {
   private connection(address: string): Connection {
     let connection = this.connections.get(address);
     if (!connection || connection.closed) {
-      connection = new Connection(address);
+      connection = new Connection(address, this.dial);
       connection.onLeaderHint = (group, leader) => this.leaders.set(group, leader);
       this.connections.set(address, connection);
     }
@@ -428,7 +463,12 @@ export class FlotillaClient extends Calls {
 
   /** Connects to the first reachable address and learns the topology. */
   static async connect(options: ClientOptions): Promise<FlotillaClient> {
-    const port = new ClientPort(options.addresses, options.timeoutMs ?? 5_000);
+    const ca = process.env.FLOTILLA_CA;
+    const tls = options.tls ?? (ca ? { ca: readFileSync(ca) } : undefined);
+    const port = new ClientPort(options.addresses, options.timeoutMs ?? 5_000, {
+      token: options.token ?? (process.env.FLOTILLA_TOKEN || undefined),
+      tls,
+    });
     await port.refreshTopology();
     return new FlotillaClient(port, options.clientId);
   }

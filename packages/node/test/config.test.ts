@@ -67,3 +67,21 @@ test('a joining node need not be listed among the members', () => {
   });
   assert.equal(config.cluster?.join, true);
 });
+
+test('[[security.clients]] and [watch]: each refusal names the key', () => {
+  const secured = (clients: unknown) => ({
+    ...base(),
+    security: { secret: 'sixteen-chars-at-least', clients },
+  });
+  const ok = { name: 'ops', token: 'a-token-of-enough-length', role: 'admin' };
+  assert.deepEqual(configFromToml(secured([ok])).security.clients, [ok]);
+  rejects(secured({}), 'security.clients');
+  rejects(secured(['ops']), 'security.clients[0]');
+  rejects(secured([{ ...ok, token: 'short' }]), 'security.clients[0].token');
+  rejects(secured([{ ...ok, role: 'root' }]), 'security.clients[0].role');
+  rejects(secured([ok, { ...ok, token: 'another-token-of-length' }]), 'security.clients[1].name');
+  rejects(secured([ok, { ...ok, name: 'other' }]), 'security.clients[1].token');
+  rejects({ ...base(), watch: { history_events: -1 } }, 'watch.history_events');
+  rejects({ ...base(), watch: { buffer_bytes: 10 } }, 'watch.buffer_bytes');
+  assert.equal(configFromToml(base()).watch.historyEvents, 10_000);
+});

@@ -6,8 +6,11 @@
  * stay open on their connection: their items ride in the same frames, and a connection whose unsent bytes
  * pass the bound has its watches cancelled with `WatchOverflowError` (each says where to resume).
  */
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   type ApiArgs,
   type ApiPush,
@@ -17,6 +20,7 @@ import {
   type CommandRequest,
   decodeRequests,
   encodeResponses,
+  ForbiddenError,
   ProtocolError,
   type Target,
   type Topology,
@@ -27,6 +31,7 @@ import { assertNever, type FlotillaError, type GroupId, type NodeId } from '@flo
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../operations/logger.ts';
 import type { WatchFilter, WatchSink } from '../watch/feed.ts';
+import { ApiAuth, allows, type Principal, roleFor as roleOf } from './api-auth.ts';
 
 /** An open watch as the API sees it. */
 export interface OpenWatch {
@@ -72,6 +77,10 @@ export interface ApiServerOptions {
   readonly inflightPerConnectionMax?: number;
   /** Unsent bytes on a connection past which its watches are cancelled. */
   readonly watchBufferBytesMax?: number;
+  /** Who may connect and what each may do (default: open, for a loopback-only API). */
+  readonly auth?: ApiAuth;
+  /** Serve `wss`: the node's certificate and key (files). */
+  readonly tls?: { readonly cert: string; readonly key: string };
   readonly logger: Logger;
 }
 
@@ -120,21 +129,49 @@ export class ApiServer {
     framesIn: 0,
     framesOut: 0,
     watchOverflows: 0,
+    /** Upgrades refused for want of a valid token. */
+    unauthenticated: 0,
+    /** Requests refused by role. */
+    forbidden: 0,
   };
+  private readonly auth: ApiAuth;
 
   private constructor(
     private readonly backend: ApiBackend,
     private readonly options: ApiServerOptions,
   ) {
-    this.http = createServer((_req, res) => {
+    this.auth = options.auth ?? new ApiAuth([]);
+    const plain = (_req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('use a WebSocket client\n');
-    });
+    };
+    const tls = options.tls;
+    this.http = tls
+      ? createHttpsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, plain)
+      : createServer(plain);
     this.wss = new WebSocketServer({
-      server: this.http,
+      noServer: true,
       perMessageDeflate: false,
       maxPayload: options.maxPayloadBytes ?? API_PAYLOAD_BYTES_MAX,
     });
-    this.wss.on('connection', (ws) => this.accept(ws));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(req, socket, head),
+    );
+  }
+
+  /** Authenticates before the WebSocket exists: a stranger gets 401 and is counted, nothing more. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const principal = this.auth.authenticate(req.headers.authorization);
+    if (principal === undefined) {
+      this.counters.unauthenticated++;
+      this.options.logger.warn(
+        { remoteAddress: req.socket.remoteAddress },
+        'client API: connection refused without a valid token',
+      );
+      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, principal));
   }
 
   static async listen(backend: ApiBackend, options: ApiServerOptions): Promise<ApiServer> {
@@ -151,7 +188,7 @@ export class ApiServer {
     return `${a.address}:${a.port}`;
   }
 
-  private accept(ws: WebSocket): void {
+  private accept(ws: WebSocket, principal: Principal): void {
     this.counters.connections++;
     let inflight = 0;
     const max = this.options.inflightPerConnectionMax ?? API_INFLIGHT_PER_CONNECTION_MAX;
@@ -259,6 +296,15 @@ export class ApiServer {
         respond({ id, ok: false, error: toWireError(error) });
       }
       for (const request of decoded.requests) {
+        if (!allows(principal.role, request.op)) {
+          this.counters.forbidden++;
+          respond({
+            id: request.id,
+            ok: false,
+            error: toWireError(new ForbiddenError(request.op, principal.role, roleOf(request.op))),
+          });
+          continue;
+        }
         if (request.op === 'watch') {
           this.counters.requests++;
           try {

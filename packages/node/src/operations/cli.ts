@@ -10,7 +10,9 @@
  *   flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]
  *   flotilla jobs … (see @flotilla/jobs JOBS_USAGE)
  *   flotilla live-queries … (see @flotilla/live LIVE_USAGE)
+ * Every command that talks to a node takes --token / FLOTILLA_TOKEN and --ca / FLOTILLA_CA.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FlotillaClient } from '@flotilla/client';
 import { JOBS_USAGE, runJobsCommand } from '@flotilla/jobs';
@@ -31,7 +33,9 @@ const USAGE = `usage:
   flotilla delete-group --api HOST:PORT --group G
   flotilla local-cluster [--nodes 3] [--duration SECONDS] [--dir DIR] [--base-port 7100]
 ${JOBS_USAGE.replace('usage ', '  jobs: ')}
-${LIVE_USAGE.replace('usage: ', '  ')}`;
+${LIVE_USAGE.replace('usage: ', '  ')}
+every command that talks to a node takes --token T (or FLOTILLA_TOKEN: a client of [[security.clients]])
+and --ca FILE (or FLOTILLA_CA: the nodes serve wss with a certificate this CA signed)`;
 
 const options = {
   config: { type: 'string' },
@@ -56,11 +60,40 @@ function need(value: string | undefined, name: string): string {
   return value;
 }
 
+/**
+ * Credentials of every command that talks to a node: `--token T` (or FLOTILLA_TOKEN), `--ca FILE` (or
+ * FLOTILLA_CA) for nodes that serve wss. Taken out of the arguments before each command parses its own.
+ */
+function credentials(args: string[]): { args: string[]; token?: string; ca?: string } {
+  const out: string[] = [];
+  let token: string | undefined;
+  let ca: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [name, inline] = arg.startsWith('--') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    if (name !== '--token' && name !== '--ca') {
+      out.push(arg);
+      continue;
+    }
+    const value = inline ?? args[++i];
+    if (value === undefined || value === '') throw new Error(`${name} needs a value\n${USAGE}`);
+    if (name === '--token') token = value;
+    else ca = value;
+  }
+  return { args: out, ...(token === undefined ? {} : { token }), ...(ca === undefined ? {} : { ca }) };
+}
+
+let dialOptions: { token?: string; tls?: { ca: Buffer } } = {};
+
+function connect(api: string): Promise<FlotillaClient> {
+  return FlotillaClient.connect({ addresses: [api], timeoutMs: 10_000, ...dialOptions });
+}
+
 async function withClient<T>(
   api: string | undefined,
   run: (client: FlotillaClient) => Promise<T>,
 ): Promise<T> {
-  const client = await FlotillaClient.connect({ addresses: [need(api, 'api')], timeoutMs: 10_000 });
+  const client = await connect(need(api, 'api'));
   try {
     return await run(client);
   } finally {
@@ -70,12 +103,17 @@ async function withClient<T>(
 
 async function main(argv: string[]): Promise<void> {
   // `pnpm start -- --duration 20` passes the `--` through; it would end option parsing here.
-  const args = argv.filter((arg) => arg !== '--');
+  const given = credentials(argv.filter((arg) => arg !== '--'));
+  const args = given.args;
+  dialOptions = {
+    ...(given.token === undefined ? {} : { token: given.token }),
+    ...(given.ca === undefined ? {} : { tls: { ca: readFileSync(given.ca) } }),
+  };
   if (args[0] === 'live-queries') {
     const clients: FlotillaClient[] = [];
     try {
       const result = await runLiveCommand(args.slice(1), async (api) => {
-        const client = await FlotillaClient.connect({ addresses: [api], timeoutMs: 10_000 });
+        const client = await connect(api);
         clients.push(client);
         return { calls: client, topology: () => client.refreshTopology() };
       });
@@ -89,7 +127,7 @@ async function main(argv: string[]): Promise<void> {
     const clients: FlotillaClient[] = [];
     try {
       const result = await runJobsCommand(args.slice(1), async (api) => {
-        const client = await FlotillaClient.connect({ addresses: [api], timeoutMs: 10_000 });
+        const client = await connect(api);
         clients.push(client);
         return { calls: client, topology: () => client.refreshTopology() };
       });

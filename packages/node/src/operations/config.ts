@@ -103,9 +103,26 @@ export interface NodeConfig {
   readonly testing: { readonly faultInjection: boolean };
   readonly security: {
     readonly secret: string;
+    /**
+     * Who may use the client API, each with a token and a role (`read` < `write` < `admin`). None: the API
+     * listens on loopback only and every connection may do everything.
+     */
+    readonly clients: readonly ApiClientConfig[];
     readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
   };
 }
+
+/** A client of the API: its name (for logs), its token, and what it may do. */
+export interface ApiClientConfig {
+  readonly name: string;
+  readonly token: string;
+  readonly role: ApiRole;
+}
+
+export const API_ROLES = ['read', 'write', 'admin'] as const;
+export type ApiRole = (typeof API_ROLES)[number];
+/** Shortest client token accepted (a guessable token is no credential). */
+export const CLIENT_TOKEN_CHARS_MIN = 16;
 
 type Table = Record<string, unknown>;
 
@@ -289,6 +306,35 @@ function kvState(t: Table): KvState {
   return value;
 }
 
+/** `[[security.clients]]`: `{ name, token | token_file, role }`, names and tokens distinct. */
+function apiClients(security: Table, baseDir: string): ApiClientConfig[] {
+  const raw = security.clients ?? [];
+  if (!Array.isArray(raw)) throw new InvalidConfigError('security.clients', 'must be a list of tables');
+  const names = new Set<string>();
+  const tokens = new Set<string>();
+  return raw.map((entry, i) => {
+    const name = `security.clients[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw new InvalidConfigError(name, 'must be a table { name, token | token_file, role }');
+    const t = entry as Table;
+    const client = str(t, name, 'name');
+    const token =
+      t.token_file !== undefined
+        ? readFileSync(resolve(baseDir, str(t, name, 'token_file')), 'utf8').trim()
+        : str(t, name, 'token');
+    if (token.length < CLIENT_TOKEN_CHARS_MIN)
+      throw new InvalidConfigError(`${name}.token`, `must be at least ${CLIENT_TOKEN_CHARS_MIN} characters`);
+    const role = str(t, name, 'role');
+    if (!(API_ROLES as readonly string[]).includes(role))
+      throw new InvalidConfigError(`${name}.role`, `must be one of ${API_ROLES.join(', ')}, got ${role}`);
+    if (names.has(client)) throw new InvalidConfigError(`${name}.name`, `client ${client} is listed twice`);
+    if (tokens.has(token)) throw new InvalidConfigError(`${name}.token`, 'two clients share a token');
+    names.add(client);
+    tokens.add(token);
+    return { name: client, token, role: role as ApiRole };
+  });
+}
+
 /** Bound on the bytes a client connection may have unsent before its watches are cancelled, by default. */
 export const WATCH_BUFFER_BYTES_MAX = 8 << 20;
 
@@ -390,7 +436,7 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
     watch: watchSettings(table(doc, 'watch')),
     testing: { faultInjection: bool(table(doc, 'testing'), 'testing', 'fault_injection', false) },
     storage: storageSettings(table(doc, 'storage'), int(hosts, 'hosts', 'threads', 0, 0, 256)),
-    security: { secret: secret ?? '', tls },
+    security: { secret: secret ?? '', clients: apiClients(security, baseDir), tls },
   };
 }
 

@@ -11,6 +11,7 @@ import { type GroupId, InvalidConfigError, type NodeId, type Transport } from '@
 import { WsTransport } from '@flotilla/transport-ws';
 import { AdminServer } from '../api/admin.ts';
 import { adminCalls } from '../api/admin-call.ts';
+import { ApiAuth } from '../api/api-auth.ts';
 import { type ApiBackend, ApiServer } from '../api/api-server.ts';
 import { clusterView } from '../api/cluster-view.ts';
 import { createMetrics } from '../api/metrics.ts';
@@ -36,6 +37,11 @@ export interface RunningNode {
 
 /** Liveness ping of the peer links: idle (quiesced) groups learn of a dead peer from it. */
 const PEER_PING_INTERVAL_MS = 250;
+
+/** True for addresses only this host can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 function split(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(':');
@@ -147,9 +153,22 @@ export async function startNode(
         }
       : {}),
   };
+  const auth = new ApiAuth(config.security.clients);
+  const apiAddress = split(config.node.api);
+  if (auth.open) {
+    // Anyone who reaches an open API may remove nodes and delete groups: keep it on this host.
+    const moved = !isLoopback(apiAddress.host);
+    if (moved) apiAddress.host = '127.0.0.1';
+    log[moved ? 'warn' : 'info'](
+      { api: `${apiAddress.host}:${apiAddress.port}`, configured: config.node.api },
+      'client API: no [[security.clients]] configured, so it listens on loopback only and every connection may do everything',
+    );
+  }
   const api = await ApiServer.listen(backend, {
-    ...split(config.node.api),
+    ...apiAddress,
     watchBufferBytesMax: config.watch.bufferBytesMax,
+    auth,
+    ...(config.security.tls ? { tls: { cert: config.security.tls.cert, key: config.security.tls.key } } : {}),
     logger: log,
   });
   node.statusSource = status; // peers ask for it (the admin's cluster view); it reads the API's counters
