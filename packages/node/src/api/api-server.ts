@@ -283,7 +283,7 @@ export class ApiServer {
         this.counters.framesIn++;
       } catch (error) {
         this.counters.malformed++;
-        ws.close(1002, String((error as Error).message).slice(0, 100));
+        ws.close(1002, closeReason((error as Error).message));
         return;
       }
       inflight += decoded.requests.length + decoded.refused.length;
@@ -395,6 +395,13 @@ export class ApiServer {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
+}
+
+/** WebSocket close reasons are at most 123 bytes: printable ASCII only (a reason may quote undecodable bytes). */
+const CLOSE_REASON_CHARS_MAX = 120;
+
+function closeReason(message: string): string {
+  return message.replace(/[^\x20-\x7e]/g, '?').slice(0, CLOSE_REASON_CHARS_MAX);
 }
 
 function timeoutOf(args: { timeoutMs?: number | undefined }): { timeoutMs?: number } {
