@@ -85,3 +85,43 @@ test('[[security.clients]] and [watch]: each refusal names the key', () => {
   rejects({ ...base(), watch: { buffer_bytes: 10 } }, 'watch.buffer_bytes');
   assert.equal(configFromToml(base()).watch.historyEvents, 10_000);
 });
+
+test('a misspelt or unknown key is refused with the key it meant; bad log levels and shared addresses named', () => {
+  const error = (doc: Record<string, unknown>): InvalidConfigError => {
+    try {
+      configFromToml(doc);
+    } catch (e) {
+      if (e instanceof InvalidConfigError) return e;
+      throw e;
+    }
+    assert.fail('accepted');
+  };
+  const misspelt = error({ ...base(), raft: { tick_msec: 5 } });
+  assert.equal(misspelt.key, 'raft.tick_msec');
+  assert.match(misspelt.message, /did you mean tick_ms\?/);
+  rejects({ ...base(), nodes: {} }, 'nodes');
+  rejects({ ...base(), node: { id: 1, data_dir: '/tmp/x', datadir: '/x' } }, 'node.datadir');
+  rejects({ ...base(), cluster: { members: [{ ...member(1), addr: 'x' }] } }, 'cluster.members[0].addr');
+  rejects({ ...base(), layout: { groups: [{ id: 'g', kind: 'kv', count: 1 }] } }, 'layout.groups[0].count');
+  rejects(
+    {
+      ...base(),
+      security: {
+        secret: 'sixteen-chars-at-least',
+        clients: [{ name: 'a', token: 'x'.repeat(16), role: 'read', rol: 1 }],
+      },
+    },
+    'security.clients[0].rol',
+  );
+  const level = error({ ...base(), node: { id: 1, data_dir: '/tmp/x', log_level: 'loud' } });
+  assert.equal(level.key, 'node.log_level');
+  assert.match(level.message, /loud/);
+  rejects(
+    { ...base(), cluster: { members: [member(1), { ...member(2), rpc: member(1).rpc }] } },
+    'cluster.members[1].rpc',
+  );
+  rejects(
+    { ...base(), cluster: { members: [member(1), { ...member(2), api: member(1).rpc }] } },
+    'cluster.members[1].api',
+  );
+});

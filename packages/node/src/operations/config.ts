@@ -126,6 +126,117 @@ export const CLIENT_TOKEN_CHARS_MIN = 16;
 
 type Table = Record<string, unknown>;
 
+/** Every key each table may hold: anything else is refused (a misspelt key would be silently ignored). */
+const KNOWN_KEYS = {
+  '': [
+    'node',
+    'cluster',
+    'app',
+    'layout',
+    'sharding',
+    'machines',
+    'raft',
+    'hosts',
+    'storage',
+    'watch',
+    'security',
+    'testing',
+  ],
+  node: ['id', 'data_dir', 'rpc', 'api', 'admin', 'request_timeout_ms', 'log_level'],
+  cluster: [
+    'members',
+    'join',
+    'peer_wait_retries',
+    'peer_wait_backoff_ms',
+    'peer_wait_backoff_max_ms',
+    'leader_balance_interval_ms',
+    'preferred_leaders',
+  ],
+  member: ['id', 'rpc', 'api'],
+  app: ['module', 'export'],
+  layout: ['groups', 'shards'],
+  layoutGroup: ['id', 'kind'],
+  layoutShards: ['prefix', 'count', 'kind'],
+  sharding: ['user_shards', 'shared_shards'],
+  machines: [
+    'sessions_max',
+    'session_window',
+    'session_idle_ms',
+    'checkpoint_entries',
+    'state_commit_ms',
+    'kv_state',
+  ],
+  raft: [
+    'tick_ms',
+    'election_ticks',
+    'heartbeat_ticks',
+    'pre_vote',
+    'check_quorum',
+    'read_only',
+    'append_bytes_max',
+    'inflight_messages_max',
+    'uncommitted_bytes_max',
+    'quiesce',
+    'readies_in_flight',
+    'snapshot_entries',
+    'compaction_margin_entries',
+    'snapshot_bytes_max',
+  ],
+  hosts: ['threads'],
+  storage: ['log', 'wal_sync'],
+  watch: ['history_events', 'history_bytes', 'future_wait_ms', 'buffer_bytes'],
+  security: ['secret', 'secret_file', 'tls_cert', 'tls_key', 'tls_ca', 'clients'],
+  client: ['name', 'token', 'token_file', 'role'],
+  testing: ['fault_injection'],
+} as const;
+
+/** The sections whose keys are checked as a whole (`layout` is checked entry by entry). */
+const SECTIONS = [
+  'node',
+  'cluster',
+  'app',
+  'sharding',
+  'machines',
+  'raft',
+  'hosts',
+  'storage',
+  'watch',
+  'security',
+  'testing',
+] as const;
+
+/** pino's levels. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Edit distance (for suggesting the key a misspelt one meant). */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/** Refuses a key `t` (named `where`) may not hold, suggesting the closest known one. */
+function checkKeys(t: Table, where: string, known: readonly string[]): void {
+  for (const key of Object.keys(t)) {
+    if (known.includes(key)) continue;
+    const closest = [...known].sort((a, b) => distance(key, a) - distance(key, b))[0];
+    const hint =
+      closest !== undefined && distance(key, closest) <= Math.max(2, Math.floor(closest.length / 3))
+        ? `; did you mean ${closest}?`
+        : `; known keys: ${known.join(', ')}`;
+    throw new InvalidConfigError(where === '' ? key : `${where}.${key}`, `is not a known key${hint}`);
+  }
+}
+
 function table(root: Table, key: string): Table {
   const value = root[key];
   if (value === undefined) return {};
@@ -194,19 +305,27 @@ function members(t: Table): MemberConfig[] {
   if (!Array.isArray(raw) || raw.length === 0)
     throw new InvalidConfigError('cluster.members', 'must list at least one member');
   const seen = new Set<number>();
+  const addresses = new Map<string, string>();
   return raw.map((m, i) => {
     const name = `cluster.members[${i}]`;
     if (typeof m !== 'object' || m === null)
       throw new InvalidConfigError(name, 'must be a table { id, rpc, api }');
     const mt = m as Table;
+    checkKeys(mt, name, KNOWN_KEYS.member);
     const id = int(mt, name, 'id', undefined, 1);
     if (seen.has(id)) throw new InvalidConfigError(`${name}.id`, `duplicate member id ${id}`);
     seen.add(id);
-    return {
-      id,
-      rpc: checkAddress(`${name}.rpc`, str(mt, name, 'rpc')),
-      api: checkAddress(`${name}.api`, str(mt, name, 'api')),
-    };
+    const rpc = checkAddress(`${name}.rpc`, str(mt, name, 'rpc'));
+    const api = checkAddress(`${name}.api`, str(mt, name, 'api'));
+    for (const [what, address] of [
+      ['rpc', rpc],
+      ['api', api],
+    ] as const) {
+      if (addresses.has(address))
+        throw new InvalidConfigError(`${name}.${what}`, `${address} is already ${addresses.get(address)}`);
+      addresses.set(address, `the address of ${name}.${what}`);
+    }
+    return { id, rpc, api };
   });
 }
 
@@ -281,8 +400,10 @@ function layoutOf(doc: Table, sharding: { userShards: number; sharedShards: numb
     if (!Array.isArray(value)) throw new InvalidConfigError(`layout.${key}`, 'must be a list of tables');
     return value as Table[];
   };
+  checkKeys(t, 'layout', KNOWN_KEYS.layout);
   const groups = list('groups').map((g, i) => {
     const name = `layout.groups[${i}]`;
+    checkKeys(g, name, KNOWN_KEYS.layoutGroup);
     const id = str(g, name, 'id');
     if (!/^[A-Za-z0-9:_.-]{1,100}$/.test(id))
       throw new InvalidConfigError(`${name}.id`, 'must be 1-100 of A-Z a-z 0-9 : _ . -');
@@ -290,6 +411,7 @@ function layoutOf(doc: Table, sharding: { userShards: number; sharedShards: numb
   });
   const shards = list('shards').map((s, i) => {
     const name = `layout.shards[${i}]`;
+    checkKeys(s, name, KNOWN_KEYS.layoutShards);
     return {
       prefix: str(s, name, 'prefix'),
       count: int(s, name, 'count', undefined, 1, 4096),
@@ -317,6 +439,7 @@ function apiClients(security: Table, baseDir: string): ApiClientConfig[] {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
       throw new InvalidConfigError(name, 'must be a table { name, token | token_file, role }');
     const t = entry as Table;
+    checkKeys(t, name, KNOWN_KEYS.client);
     const client = str(t, name, 'name');
     const token =
       t.token_file !== undefined
@@ -337,6 +460,16 @@ function apiClients(security: Table, baseDir: string): ApiClientConfig[] {
 
 /** Bound on the bytes a client connection may have unsent before its watches are cancelled, by default. */
 export const WATCH_BUFFER_BYTES_MAX = 8 << 20;
+
+function logLevel(node: Table): string {
+  const level = str(node, 'node', 'log_level', 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new InvalidConfigError(
+      'node.log_level',
+      `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`,
+    );
+  return level;
+}
 
 function watchSettings(t: Table): NodeConfig['watch'] {
   const s = 'watch';
@@ -364,6 +497,9 @@ function machineSettings(t: Table): MachineSettings {
 
 /** Validates a parsed TOML document. `baseDir` resolves relative paths (the config file's directory). */
 export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig {
+  checkKeys(doc, '', KNOWN_KEYS['']);
+  for (const section of SECTIONS)
+    if (doc[section] !== undefined) checkKeys(table(doc, section), section, KNOWN_KEYS[section]);
   const node = table(doc, 'node');
   const id = int(node, 'node', 'id', undefined, 1);
   const clusterTable = doc.cluster === undefined ? undefined : table(doc, 'cluster');
@@ -422,7 +558,7 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
       api: checkAddress('node.api', str(node, 'node', 'api', self?.api ?? '127.0.0.1:0')),
       admin: checkAddress('node.admin', str(node, 'node', 'admin', '127.0.0.1:0')),
       requestTimeoutMs: int(node, 'node', 'request_timeout_ms', 5_000, 1),
-      logLevel: str(node, 'node', 'log_level', 'info'),
+      logLevel: logLevel(node),
     },
     cluster,
     app: appRef(table(doc, 'app'), baseDir),
