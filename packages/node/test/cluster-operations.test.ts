@@ -37,34 +37,73 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
         return statuses.every((s) => !s.groups.some((g) => g.id === 'topic:0')) ? true : undefined;
       });
       await assert.rejects(kvOf(client).put('offset', '43', 'topic:0'), UnknownGroupError);
+      // A shard keys route to cannot be deleted; the catalog cannot either.
+      await assert.rejects(
+        client.deleteGroup('user:0'),
+        (e: unknown) => e instanceof InvalidGroupError && /shard set user/.test(e.message),
+      );
+      assert.equal((await kvOf(client).put('still-routed', 'yes')).ok, true);
     },
   );
 
-  await t.test('the flotilla CLI reports status and transfers leadership', async () => {
-    const { command, args } = cliCommand();
-    const status = JSON.parse((await run(command, [...args, 'status', '--api', cluster.api(2)])).stdout) as {
-      nodeId: number;
-      groups: { id: string; leaderId: number }[];
-    };
-    assert.equal(status.nodeId, 2);
-    assert.equal(status.groups.length, 3 + 4 + 1);
-    const group = status.groups.find((g) => g.id === 'user:0')!;
-    const target = group.leaderId === 3 ? 2 : 3;
-    await run(command, [
-      ...args,
-      'transfer-leader',
-      '--api',
-      cluster.api(1),
-      '--group',
-      'user:0',
-      '--to',
-      String(target),
-    ]);
-    await eventually(`node ${target} leads user:0`, 10_000, async () => {
-      const s = await statusOf(client, cluster.api(target));
-      return s.groups.find((g) => g.id === 'user:0')?.role === 'leader' ? true : undefined;
-    });
-  });
+  await t.test(
+    'the flotilla CLI reports status and transfers leadership; bad options are named',
+    async () => {
+      const { command, args } = cliCommand();
+      const status = JSON.parse(
+        (await run(command, [...args, 'status', '--api', cluster.api(2), '--json'])).stdout,
+      ) as {
+        nodeId: number;
+        groups: { id: string; leaderId: number }[];
+      };
+      assert.equal(status.nodeId, 2);
+      assert.equal(status.groups.length, 3 + 4 + 1);
+      // For a person: a table, one row per group.
+      const table = (await run(command, [...args, 'status', '--api', cluster.api(2)])).stdout.split('\n');
+      assert.match(table[0]!, /^node 2 \(cluster\): 8 groups/);
+      assert.ok(table.some((l) => /^group\s+kind\s+role\s+leader/.test(l)));
+      assert.equal(table.filter((l) => /^(meta|user|shared):/.test(l)).length, 8);
+      const group = status.groups.find((g) => g.id === 'user:0')!;
+      const target = group.leaderId === 3 ? 2 : 3;
+      const moved = JSON.parse(
+        (
+          await run(command, [
+            ...args,
+            'transfer-leader',
+            '--api',
+            cluster.api(1),
+            '--group',
+            'user:0',
+            '--to',
+            String(target),
+          ])
+        ).stdout,
+      ) as { group: string; to: number; term: number };
+      assert.equal(moved.group, 'user:0');
+      assert.equal(moved.to, target);
+      const refused = (more: string[], pattern: RegExp) =>
+        assert.rejects(run(command, [...args, ...more]), (e: { stderr?: string }) =>
+          pattern.test(e.stderr ?? ''),
+        );
+      await refused(
+        ['transfer-leader', '--api', cluster.api(1), '--group', 'user:0', '--to', '9'],
+        /node 9: no such node/,
+      );
+      await refused(
+        ['transfer-leader', '--api', cluster.api(1), '--group', 'user:0', '--to', 'x'],
+        /--to must be/,
+      );
+      await refused(
+        ['remove-node', '--api', cluster.api(1), '--id', 'abc'],
+        /--id must be a positive integer/,
+      );
+      await refused(['transfer-leader', '--api', cluster.api(1), '--group', 'nope:0', '--to', '1'], /nope:0/);
+      await eventually(`node ${target} leads user:0`, 10_000, async () => {
+        const s = await statusOf(client, cluster.api(target));
+        return s.groups.find((g) => g.id === 'user:0')?.role === 'leader' ? true : undefined;
+      });
+    },
+  );
 
   await t.test('the admin port serves Prometheus metrics, JSON status and the dashboard', async () => {
     const admin = `http://127.0.0.1:${cluster.ports.get(1)!.admin}`;
@@ -103,6 +142,8 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
     assert.ok(led[victim - 1]! > 0);
     await cluster.kill(victim, 'SIGTERM');
     const line = cluster.output.get(victim)!.find((l) => l.includes('leadership handed over'));
+    for (const l of cluster.output.get(victim)!)
+      assert.ok((l.match(/"component":/g) ?? []).length <= 1, `a key bound twice: ${l.slice(0, 200)}`);
     assert.ok(line, 'the node logged its handover');
     const handover = JSON.parse(line) as { led: number; transferred: number };
     assert.equal(handover.transferred, handover.led, 'every group it led got a new leader before it stopped');

@@ -16,7 +16,9 @@ import {
   ClusterFormationError,
   encodeCall,
   InvalidGroupError,
+  InvalidNodeError,
   NodeStoppedError,
+  RequestTimeoutError,
   sleep,
   UnknownGroupError,
   UnknownKindError,
@@ -153,6 +155,9 @@ export class FlotillaNode {
   private readonly leaderActors: LeaderActors;
   private readonly options: FlotillaNodeOptions;
   private readonly log: Logger;
+  /** The node's logger without a component (each part binds its own). */
+  private readonly root: Logger;
+  private readonly raftLog: Logger;
   private system: ActorSystem | undefined;
   private router: ActorRef<RouterMessage> | undefined;
   private gatewayRef: ActorRef<GatewayMessage> | undefined;
@@ -169,7 +174,10 @@ export class FlotillaNode {
     this.id = options.config.node.id;
     this.registry = options.registry;
     this.watches = new WatchHub(options.config.watch);
-    this.log = options.logger.child({ component: 'cluster', node: this.id });
+    // Children name their own component from `root` (pino would repeat a key bound twice).
+    this.root = options.logger.child({ node: this.id });
+    this.log = this.root.child({ component: 'cluster' });
+    this.raftLog = this.root.child({ component: 'raft' });
     this.leadership = new Stream((error) => this.log.error({ err: error }, 'leadership listener threw'));
     this.rpc = new NodeRpc(options.transport, (_from, request) => {
       if (this.stopped) return Promise.reject(new NodeStoppedError(this.id));
@@ -201,7 +209,7 @@ export class FlotillaNode {
       holdMs: 2 * intervalMs,
       transfersPerRound: 4,
       preferredLeaders: cluster?.preferredLeaders ?? [],
-      logger: this.log.child({ component: 'raft' }),
+      logger: this.root.child({ component: 'raft' }),
     });
     this.leaderActors = new LeaderActors({
       selfId: this.id,
@@ -376,7 +384,7 @@ export class FlotillaNode {
     if (g.leaderId !== leaderId) g.leaderSinceMs = performance.now();
     g.leaderId = leaderId;
     g.term = term;
-    this.log.info({ component: 'raft', group, leader: leaderId, term }, 'leader changed');
+    this.raftLog.info({ group, leader: leaderId, term }, 'leader changed');
     const event: LeadershipEvent = { group, kind: g.kind, leaderId, term, local: leaderId === this.id };
     this.leaderActors.changed(event);
     this.leadership.publish(event);
@@ -386,9 +394,8 @@ export class FlotillaNode {
     this.counters.divergences++;
     this.divergences.push(report);
     if (this.divergences.length > DIVERGENCES_KEPT) this.divergences.shift();
-    this.log.error(
+    this.raftLog.error(
       {
-        component: 'raft',
         group: report.group,
         index: report.index,
         local: report.local,
@@ -484,7 +491,9 @@ export class FlotillaNode {
     if (this.refused.has(spec.id)) return;
     const reason = new UnknownKindError(spec.kind, spec.id).message;
     this.refused.set(spec.id, { group: spec.id, kind: spec.kind, reason });
-    this.log.error({ component: 'shard', group: spec.id, kind: spec.kind }, `replica refused: ${reason}`);
+    this.root
+      .child({ component: 'shard' })
+      .error({ group: spec.id, kind: spec.kind }, `replica refused: ${reason}`);
   }
 
   private scheduleReconcile(): void {
@@ -506,8 +515,8 @@ export class FlotillaNode {
 
   /** Makes local replicas and peer links match the catalog: every node spawns or stops its replicas. */
   private async reconcile(): Promise<void> {
-    const meta = this.log.child({ component: 'meta' });
-    const shard = this.log.child({ component: 'shard' });
+    const meta = this.root.child({ component: 'meta' });
+    const shard = this.root.child({ component: 'shard' });
     const catalog = this.catalog;
     for (const node of catalog.nodes.values()) {
       if (node.id === this.id || this.peersLinked.get(node.id) === node.rpc) continue;
@@ -628,12 +637,46 @@ export class FlotillaNode {
   /** Deletes a group: every node stops its replica (its log stays on disk until the data dir is cleaned). */
   async deleteGroup(id: GroupId): Promise<{ id: GroupId; deleted: boolean }> {
     if (id === CATALOG_GROUP) throw new InvalidGroupError(id, 'the catalog cannot be deleted');
+    // Keys and entity ids still route to a shard: deleting it would lose them on every call.
+    for (const set of this.catalog.shards.values()) {
+      const at = id.lastIndexOf(':');
+      const n = Number(id.slice(at + 1));
+      if (id.slice(0, at) === set.prefix && Number.isSafeInteger(n) && n >= 0 && n < set.count)
+        throw new InvalidGroupError(
+          id,
+          `shard ${n} of the shard set ${set.prefix} (${set.count} shards): keys route to it, so it cannot be deleted`,
+        );
+    }
     const result = await this.calls.execute(CatalogMachine, CATALOG_GROUP, 'deleteGroup', { id });
     return { id, deleted: result.changed };
   }
 
-  transferLeader(group: GroupId, to: NodeId): Promise<unknown> {
-    return this.executor.transferLeader(group, to);
+  /**
+   * Moves `group`'s leadership to node `to` and waits (bounded by the request timeout) until this node sees it
+   * there. Refused at once for a group or node that does not exist, or a node that is not a voter of it.
+   */
+  async transferLeader(
+    group: GroupId,
+    to: NodeId,
+  ): Promise<{ group: GroupId; from: NodeId; to: NodeId; term: number; ms: number }> {
+    const handle = this.replicas.get(group);
+    if (handle === undefined) throw new UnknownGroupError(group);
+    if (!this.catalog.nodes.has(to))
+      throw new InvalidNodeError(to, 'not-member', 'no such node in the cluster');
+    const started = performance.now();
+    const from = handle.leaderId;
+    if (from !== to) await this.executor.transferLeader(group, to);
+    const timeoutMs = this.config.node.requestTimeoutMs;
+    while (handle.leaderId !== to) {
+      if (performance.now() - started > timeoutMs)
+        throw new RequestTimeoutError(
+          group,
+          timeoutMs,
+          `leadership did not reach node ${to} (leader: ${handle.leaderId})`,
+        );
+      await sleep(WAIT_POLL_MS);
+    }
+    return { group, from, to, term: handle.term, ms: Math.round(performance.now() - started) };
   }
 
   changeMembership(group: GroupId, change: ConfChange): Promise<unknown> {
@@ -690,10 +733,18 @@ export class FlotillaNode {
     );
     const deadline = performance.now() + waitMs;
     while (led.some((g) => g.isLeader) && performance.now() < deadline) await sleep(WAIT_POLL_MS);
-    const kept = led.filter((g) => g.isLeader).length;
-    this.log.info(
-      { led: led.length, transferred: led.length - kept, ms: Math.round(performance.now() - started) },
-      'leadership handed over before stopping',
+    const kept = led.filter((g) => g.isLeader).map((g) => g.id);
+    this.log[kept.length > 0 ? 'warn' : 'info'](
+      {
+        led: led.length,
+        transferred: led.length - kept.length,
+        kept,
+        waitMs: waitMs,
+        ms: Math.round(performance.now() - started),
+      },
+      kept.length > 0
+        ? `leadership handed over before stopping, except ${kept.length} groups still led after ${waitMs} ms (node.shutdown_transfer_ms)`
+        : 'leadership handed over before stopping',
     );
   }
 }

@@ -83,10 +83,7 @@ export class LeaderActors {
       );
       this.running.set(name, { ref, term: event.term });
       this.counters.started++;
-      this.o.logger.info(
-        { component: 'cluster', group: event.group, actor: name, term: event.term },
-        'leader-only actor started',
-      );
+      this.o.logger.info({ group: event.group, actor: name, term: event.term }, 'leader-only actor started');
     }
   }
 
@@ -104,10 +101,7 @@ export class LeaderActors {
     this.running.delete(name);
     await system.stop(running.ref).catch(() => {});
     this.counters.stopped++;
-    this.o.logger.info(
-      { component: 'cluster', actor: name, term: running.term },
-      'leader-only actor stopped',
-    );
+    this.o.logger.info({ actor: name, term: running.term }, 'leader-only actor stopped');
   }
 
   /** Stops every leader-only actor (the node is stopping). */

@@ -1,7 +1,7 @@
 /**
  * The `flotilla` command:
  *   flotilla start --config FILE
- *   flotilla status --api HOST:PORT
+ *   flotilla status --api HOST:PORT [--json]
  *   flotilla add-node --api HOST:PORT --id N --rpc HOST:PORT --node-api HOST:PORT
  *   flotilla remove-node --api HOST:PORT --id N
  *   flotilla transfer-leader --api HOST:PORT --group G --to N
@@ -24,7 +24,7 @@ import { startNode } from './start.ts';
 
 const USAGE = `usage:
   flotilla start --config FILE
-  flotilla status --api HOST:PORT
+  flotilla status --api HOST:PORT [--json]
   flotilla add-node --api HOST:PORT --id N --rpc HOST:PORT --node-api HOST:PORT
   flotilla remove-node --api HOST:PORT --id N
   flotilla transfer-leader --api HOST:PORT --group G --to N
@@ -52,12 +52,70 @@ const options = {
   duration: { type: 'string' },
   dir: { type: 'string' },
   'base-port': { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
 
 function need(value: string | undefined, name: string): string {
   if (!value) throw new Error(`--${name} is required\n${USAGE}`);
   return value;
+}
+
+/** A positive integer option (ids, counts, ports), refused with its name rather than sent as NaN. */
+function positive(value: string | undefined, name: string): number {
+  const n = Number(need(value, name));
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new Error(`--${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+interface StatusView {
+  readonly nodeId: number;
+  readonly mode?: string;
+  readonly groups: readonly {
+    id: string;
+    kind: string;
+    role: string;
+    leaderId: number;
+    term: number;
+    commitIndex: number;
+    appliedIndex: number;
+    followerLagMax: number | null;
+  }[];
+  readonly links?: readonly { peer: number; state: string }[];
+  readonly alarms?: readonly { type: string; group?: string }[];
+}
+
+/** `flotilla status` for a person: the node, its links and alarms, then one row per group. */
+function statusTable(s: StatusView): string {
+  const rows = [['group', 'kind', 'role', 'leader', 'term', 'commit', 'applied', 'lag']];
+  for (const g of s.groups)
+    rows.push([
+      g.id,
+      g.kind,
+      g.role,
+      String(g.leaderId || '-'),
+      String(g.term),
+      String(g.commitIndex),
+      String(g.appliedIndex),
+      g.followerLagMax === null ? '' : String(g.followerLagMax),
+    ]);
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const lines = rows.map((r) =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  const links = (s.links ?? []).map((l) => `${l.peer} ${l.state}`).join(', ') || 'none';
+  const alarms = (s.alarms ?? []).map((a) => `${a.type}${a.group ? ` ${a.group}` : ''}`).join(', ') || 'none';
+  return [
+    `node ${s.nodeId}${s.mode ? ` (${s.mode})` : ''}: ${s.groups.length} groups, leading ${s.groups.filter((g) => g.role === 'leader').length}`,
+    `links: ${links}`,
+    `alarms: ${alarms}`,
+    '',
+    ...lines,
+  ].join('\n');
 }
 
 /**
@@ -157,12 +215,14 @@ async function main(argv: string[]): Promise<void> {
       process.once('SIGTERM', () => void stop('SIGTERM'));
       return;
     }
-    case 'status':
-      console.log(JSON.stringify(await withClient(values.api, (c) => c.status(values.api)), null, 2));
+    case 'status': {
+      const status = await withClient(values.api, (c) => c.status(values.api));
+      console.log(values.json ? JSON.stringify(status, null, 2) : statusTable(status as StatusView));
       return;
+    }
     case 'add-node': {
       const node = {
-        id: Number(need(values.id, 'id')),
+        id: positive(values.id, 'id'),
         rpc: need(values.rpc, 'rpc'),
         api: need(values['node-api'], 'node-api'),
       };
@@ -171,14 +231,14 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'remove-node':
       console.log(
-        JSON.stringify(await withClient(values.api, (c) => c.removeNode(Number(need(values.id, 'id'))))),
+        JSON.stringify(await withClient(values.api, (c) => c.removeNode(positive(values.id, 'id')))),
       );
       return;
     case 'transfer-leader':
       console.log(
         JSON.stringify(
           await withClient(values.api, (c) =>
-            c.transferLeader(need(values.group, 'group'), Number(need(values.to, 'to'))),
+            c.transferLeader(need(values.group, 'group'), positive(values.to, 'to')),
           ),
         ),
       );
@@ -198,7 +258,7 @@ async function main(argv: string[]): Promise<void> {
           await withClient(values.api, (c) =>
             c.createShards(
               need(values.prefix, 'prefix'),
-              Number(need(values.count, 'count')),
+              positive(values.count, 'count'),
               need(values.kind, 'kind'),
             ),
           ),

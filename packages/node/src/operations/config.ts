@@ -71,6 +71,8 @@ export interface NodeConfig {
     readonly admin: string;
     readonly requestTimeoutMs: number;
     readonly logLevel: string;
+    /** A stopping node hands its leaderships over for at most this long (then says which it kept). */
+    readonly shutdownTransferMs: number;
   };
   readonly cluster: ClusterSettings | undefined;
   /** The application module the node loads (machine kinds, entities, actors); none = built-ins only. */
@@ -142,7 +144,7 @@ const KNOWN_KEYS = {
     'security',
     'testing',
   ],
-  node: ['id', 'data_dir', 'rpc', 'api', 'admin', 'request_timeout_ms', 'log_level'],
+  node: ['id', 'data_dir', 'rpc', 'api', 'admin', 'request_timeout_ms', 'log_level', 'shutdown_transfer_ms'],
   cluster: [
     'members',
     'join',
@@ -559,6 +561,7 @@ export function configFromToml(doc: Table, baseDir = process.cwd()): NodeConfig 
       admin: checkAddress('node.admin', str(node, 'node', 'admin', '127.0.0.1:0')),
       requestTimeoutMs: int(node, 'node', 'request_timeout_ms', 5_000, 1),
       logLevel: logLevel(node),
+      shutdownTransferMs: int(node, 'node', 'shutdown_transfer_ms', 2_000, 0, 600_000),
     },
     cluster,
     app: appRef(table(doc, 'app'), baseDir),

@@ -204,7 +204,7 @@ export async function startNode(
     status,
     async stop() {
       await api.close();
-      await node.stop();
+      await node.stop({ transferWaitMs: config.node.shutdownTransferMs });
       await admin.close();
       await releaseLogStore(config.node.dataDir);
     },
