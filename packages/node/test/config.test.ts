@@ -87,7 +87,10 @@ test('[[security.clients]] and [watch]: each refusal names the key', () => {
   assert.equal(configFromToml(base()).node.shutdownTransferMs, 2_000);
   const slow = { ...base(), node: { id: 1, data_dir: '/tmp/x', shutdown_transfer_ms: 5_000 } };
   assert.equal(configFromToml(slow).node.shutdownTransferMs, 5_000);
-  rejects({ ...base(), node: { id: 1, data_dir: '/tmp/x', shutdown_transfer_ms: -1 } }, 'node.shutdown_transfer_ms');
+  rejects(
+    { ...base(), node: { id: 1, data_dir: '/tmp/x', shutdown_transfer_ms: -1 } },
+    'node.shutdown_transfer_ms',
+  );
 });
 
 test('a misspelt or unknown key is refused with the key it meant; bad log levels and shared addresses named', () => {
