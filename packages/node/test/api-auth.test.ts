@@ -134,7 +134,7 @@ test('roles: read queries and watches, write commands, admin changes the cluster
 test('the CLI takes --token and --ca (or FLOTILLA_TOKEN / FLOTILLA_CA)', async () => {
   const { command, args } = cliCommand();
   const run = (more: string[], env: Record<string, string> = {}) =>
-    promisify(execFile)(command, [...args, 'status', '--api', address, ...more], {
+    promisify(execFile)(command, [...args, 'status', '--json', '--api', address, ...more], {
       timeout: 30_000,
       env: { ...process.env, ...env },
     });

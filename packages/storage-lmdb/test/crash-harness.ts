@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GROUPS, groupName, type Op, snapshotData } from './crash-writer.ts';
 import type { Store, StoredGroup } from './engines.ts';
@@ -14,6 +14,8 @@ import { entryData, sameBytes, tempDir } from './helpers.ts';
 const READY_TIMEOUT_MS = 20_000;
 /** For the whole loop: 22 kills take about 30 s. */
 export const CRASH_TEST_TIMEOUT_MS = 150_000;
+/** How often the report is read while waiting for a child to reach its mark. */
+const MARK_POLL_MS = 10;
 
 /** What one group reported in one run of the child. */
 export interface Seen {
@@ -34,6 +36,11 @@ export interface CrashTarget<S extends Store> {
   open(dir: string): Promise<S>;
   /** Engine-specific checks after each kill, once every group matched a prefix of its writes. */
   afterKill?(store: S, seen: ReadonlyMap<string, Seen>): void;
+  /**
+   * Kill each child only after its report holds a line of this mark (then at a random moment): what a run must
+   * have done is then reached on a slow machine too, not left to how much a fixed time allows.
+   */
+  readonly killAfterMark?: string;
 }
 
 /** What a group should hold: the replay of the writes found durable so far. */
@@ -77,7 +84,14 @@ export async function crashLoop<S extends Store>(target: CrashTarget<S>): Promis
     for (let kill = 0; kill < target.kills; kill++) {
       const reportPath = join(temp.path, 'report.txt');
       const args = [dir, String(target.seedBase + kill), reportPath];
-      await runChild(target.child, args, 50 + Math.floor(Math.random() * 450), running);
+      const mark = target.killAfterMark;
+      const reached =
+        mark === undefined
+          ? undefined
+          : () =>
+              existsSync(reportPath) && new RegExp(`(^|\n)${mark} `).test(readFileSync(reportPath, 'utf8'));
+      if (existsSync(reportPath)) rmSync(reportPath); // the child truncates it when it starts; not before
+      await runChild(target.child, args, 50 + Math.floor(Math.random() * 450), running, reached);
       const seen = parse(readFileSync(reportPath, 'utf8'));
       const store = await target.open(dir);
       try {
@@ -106,12 +120,13 @@ export async function crashLoop<S extends Store>(target: CrashTarget<S>): Promis
   return total;
 }
 
-/** Runs the child until `killAfterMs` after it is ready, then SIGKILLs it. */
+/** Runs the child until `killAfterMs` after it is ready (and, with `reached`, after that holds), then SIGKILLs it. */
 function runChild(
   file: string,
   args: string[],
   killAfterMs: number,
   running: { child?: ChildProcess },
+  reached?: () => boolean,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], {
@@ -127,7 +142,15 @@ function runChild(
     proc.stdout?.on('data', (chunk: string) => {
       if (stdout.length === 0 && chunk.startsWith('ready\n')) {
         clearTimeout(timer);
-        setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
+        const readyAt = performance.now();
+        const poll = () => {
+          if (reached === undefined || reached()) setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
+          else if (performance.now() - readyAt > READY_TIMEOUT_MS) {
+            proc.kill('SIGKILL');
+            reject(new Error('the child never reached the mark it is killed after'));
+          } else setTimeout(poll, MARK_POLL_MS);
+        };
+        poll();
       }
       stdout += chunk;
     });
