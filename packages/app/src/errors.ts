@@ -43,6 +43,8 @@ export type InvalidNodeReason =
   | 'missing-rpc-address'
   | 'missing-api-address'
   | 'already-member'
+  /** Its rpc or api address is another member's (it would never answer as itself). */
+  | 'address-in-use'
   | 'not-member'
   /** A node was asked to remove itself: it would not see its removal complete (its peers cut it off). */
   | 'self-removal';

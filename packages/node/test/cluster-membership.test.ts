@@ -20,6 +20,8 @@ test('add a fourth node and remove one under load; addNode refuses each invalid 
     [{ id: 4, rpc: '', api: cluster.api(4) }, 'missing-rpc-address'],
     [{ id: 4, rpc: cluster.rpc(4), api: '' }, 'missing-api-address'],
     [{ id: 2, rpc: cluster.rpc(2), api: cluster.api(2) }, 'already-member'],
+    [{ id: 4, rpc: cluster.rpc(2), api: cluster.api(4) }, 'address-in-use'],
+    [{ id: 4, rpc: cluster.rpc(4), api: cluster.api(3) }, 'address-in-use'],
   ];
   for (const [node, reason] of refusals) {
     await assert.rejects(client.addNode(node as never), (error: unknown) => {

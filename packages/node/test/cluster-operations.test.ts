@@ -129,6 +129,18 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
     ]) {
       assert.ok(metrics.includes(name), `metric ${name}`);
     }
+    // Counts are counters, levels are gauges; the process reports its own CPU and memory.
+    for (const line of metrics.split('\n').filter((l) => l.startsWith('# TYPE flotilla_'))) {
+      const [, , name, type] = line.split(' ');
+      assert.equal(
+        type,
+        name!.endsWith('_total') ? 'counter' : type === 'histogram' ? 'histogram' : 'gauge',
+        line,
+      );
+    }
+    assert.match(metrics, /# TYPE flotilla_raft_elections_total counter/);
+    assert.match(metrics, /^process_cpu_seconds_total/m);
+    assert.match(metrics, /^nodejs_heap_size_used_bytes/m);
     const status = (await (await fetch(`${admin}/status`)).json()) as { nodeId: number; groups: unknown[] };
     assert.equal(status.nodeId, 1);
     assert.equal(status.groups.length, 8);

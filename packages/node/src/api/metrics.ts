@@ -3,7 +3,8 @@
  * status asks per scrape, shared by every metric): elections, leader changes, term, commit and applied index,
  * replication lag per follower, proposal latency, node additions, mailbox depth, restarts, transport counters;
  * and the watches (from the node's watch hub, no status round): watchers per group, changes published and
- * delivered, delivery lag from the leader's proposal stamp, watches opened and refused.
+ * delivered, delivery lag from the leader's proposal stamp, watches opened and refused. Every `_total` series is a
+ * Counter; the process's own metrics (CPU, memory, heap, event-loop lag) come with prom-client's default set.
  */
 import {
   type AppDefinition,
@@ -15,7 +16,7 @@ import {
   type MetricLabels,
   type MetricsSink,
 } from '@flotilla/app';
-import { Gauge, Histogram, type Metric, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import type { FlotillaNode } from '../cluster/node.ts';
 import type { ReplicaStatus } from '../replicas/replica-actor.ts';
 
@@ -30,6 +31,31 @@ export function createMetrics(sources: MetricsSources): Registry {
   const registry = new Registry();
   const { node } = sources;
   registry.setDefaultLabels({ node: String(node.id) });
+  // The process's own: CPU, memory, heap, event-loop lag, handles (prom-client's default set).
+  collectDefaultMetrics({ register: registry });
+  /**
+   * One value read at scrape time: a Counter when the name says `_total` (a count that only grows, reset only
+   * with the process or a replica's restart), a Gauge otherwise.
+   */
+  const scalar = (name: string, help: string, read: () => Promise<number>): Metric =>
+    name.endsWith('_total')
+      ? new Counter({
+          name,
+          help,
+          registers: [registry],
+          async collect() {
+            this.reset();
+            this.inc(Math.max(0, await read()));
+          },
+        })
+      : new Gauge({
+          name,
+          help,
+          registers: [registry],
+          async collect() {
+            this.set(await read());
+          },
+        });
   // One status round per scrape: the first metric collected asks, the others reuse it.
   let cached: { at: number; statuses: Promise<ReplicaStatus[]> } | undefined;
   const statuses = (): Promise<ReplicaStatus[]> => {
@@ -38,14 +64,7 @@ export function createMetrics(sources: MetricsSources): Registry {
     return cached.statuses;
   };
   const total = (name: string, help: string, pick: (s: ReplicaStatus) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      async collect() {
-        this.set((await statuses()).reduce((n, s) => n + pick(s), 0));
-      },
-    });
+    scalar(name, help, async () => (await statuses()).reduce((n, s) => n + pick(s), 0));
   const perGroup = (name: string, help: string, pick: (s: ReplicaStatus) => number) =>
     new Gauge({
       name,
@@ -102,15 +121,7 @@ export function createMetrics(sources: MetricsSources): Registry {
       node.latencies.length = 0;
     },
   });
-  const counter = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+  const counter = (name: string, help: string, read: () => number) => scalar(name, help, async () => read());
   counter(
     'flotilla_node_additions_total',
     'Nodes added to the cluster through this node.',

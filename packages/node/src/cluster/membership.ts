@@ -46,6 +46,17 @@ export function validateNewNode(catalog: CatalogState, node: CatalogNode): void 
   }
   if (catalog.nodes.has(node.id))
     throw new InvalidNodeError(node.id, 'already-member', 'the node is already a member');
+  for (const member of catalog.nodes.values())
+    for (const [what, address] of [
+      ['rpc', node.rpc],
+      ['api', node.api],
+    ] as const)
+      if (address === member.rpc || address === member.api)
+        throw new InvalidNodeError(
+          node.id,
+          'address-in-use',
+          `its ${what} address ${address} is node ${member.id}'s (a node added there would never answer as itself)`,
+        );
 }
 
 export async function addNodeToCluster(
