@@ -149,12 +149,35 @@ test('the CLI takes --token and --ca (or FLOTILLA_TOKEN / FLOTILLA_CA)', async (
   );
 });
 
-test('no client configured: the API is open but listens on loopback only', async () => {
+test('no client configured: the API is open but listens on loopback only, and advertises where', async () => {
   assert.match(open.api.address, /^127\.0\.0\.1:/);
   const client = await FlotillaClient.connect({ addresses: [open.api.address], timeoutMs: 3_000 });
   try {
+    assert.equal(client.topology?.nodes['1'], open.api.address, 'the address it listens on, not 0.0.0.0');
     assert.equal((await client.createGroup('anyone-may', 'kv')).created, true);
+    await new Kv(client).put('routed', 'by the topology');
   } finally {
     client.close();
+  }
+});
+
+test('a node with no api address configured listens on a free port and advertises it', async () => {
+  const node = await startNode(
+    configFromToml({ node: { id: 1, data_dir: join(dir, 'port0'), admin: '127.0.0.1:0' } }),
+    silentLogger(),
+  );
+  try {
+    const client = await FlotillaClient.connect({ addresses: [node.api.address], timeoutMs: 3_000 });
+    try {
+      assert.equal(client.topology?.nodes['1'], node.api.address);
+      const deadline = performance.now() + 10_000;
+      while (!(await client.refreshTopology()).ready && performance.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await new Kv(client).put('k', 'v')).previous, null);
+    } finally {
+      client.close();
+    }
+  } finally {
+    await node.stop();
   }
 });

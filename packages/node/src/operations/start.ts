@@ -128,7 +128,7 @@ export async function startNode(
     nodeId: config.node.id,
     calls: node.executor,
     status,
-    topology: (): Topology => topologyOf(config, node),
+    topology: (): Topology => topologyOf(config, node, api.address),
     leaderOf: (group: GroupId) => node.replicas.get(group)?.leaderId ?? 0,
     transferLeader: (group: GroupId, to: NodeId) => node.transferLeader(group, to),
     createGroup: (id: GroupId, kind: string) => node.createGroup(id, kind),
@@ -235,7 +235,8 @@ function membersOf(config: NodeConfig, node: FlotillaNode): NodeId[] {
   return catalog.length > 0 ? catalog : (config.cluster?.members.map((m) => m.id) ?? []);
 }
 
-function topologyOf(config: NodeConfig, node: FlotillaNode): Topology {
+/** `selfApi`: where this node's API really listens (its configured port may be 0, or its host moved to loopback). */
+function topologyOf(config: NodeConfig, node: FlotillaNode, selfApi: string): Topology {
   const catalog = node.catalog;
   const leaders: Record<string, number> = {};
   for (const g of node.replicas.values()) leaders[g.id] = g.leaderId;
@@ -243,7 +244,9 @@ function topologyOf(config: NodeConfig, node: FlotillaNode): Topology {
   for (const g of catalog.groups.values()) groups[g.id] = g.kind;
   const nodes: Record<string, string> = {};
   for (const n of catalog.nodes.values()) nodes[String(n.id)] = n.api;
-  if (!nodes[String(config.node.id)]) nodes[String(config.node.id)] = config.node.api;
+  const self = String(config.node.id);
+  const configured = nodes[self] ?? config.node.api;
+  nodes[self] = configured.endsWith(':0') || config.cluster === undefined ? selfApi : configured;
   return {
     nodeId: config.node.id,
     nodes,
