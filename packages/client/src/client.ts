@@ -534,8 +534,12 @@ export class FlotillaClient extends Calls {
     return this.wire.call(address, 'faults', { blockPeers: [...peers] });
   }
 
-  /** Test-only: makes the replica of `group` at `address` fail, or kills its host thread. */
-  injectActorFault(address: string, group: GroupId, kind: 'crash-actor' | 'exit-thread'): Promise<unknown> {
+  /** Test-only: makes the replica of `group` at `address` fail, kills its host thread, or fails its next write. */
+  injectActorFault(
+    address: string,
+    group: GroupId,
+    kind: 'crash-actor' | 'exit-thread' | 'fail-storage',
+  ): Promise<unknown> {
     return this.wire.call(address, 'faults', { group, kind });
   }
 

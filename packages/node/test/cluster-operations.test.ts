@@ -147,6 +147,41 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
     assert.match(await (await fetch(`${admin}/`)).text(), /Flotilla node/);
   });
 
+  await t.test(
+    'a failed durable write is loud: logged, counted, an alarm, and the replica restarts from disk',
+    async () => {
+      const group = 'user:1';
+      const before = await statusOf(client, cluster.api(2));
+      await client.injectActorFault(cluster.api(2), group, 'fail-storage');
+      for (let i = 0; i < 20; i++) assert.equal((await kvOf(client).put(`sf${i}`, `v${i}`, group)).ok, true);
+      const after = await eventually('the failure reported and the replica restarted', 15_000, async () => {
+        const s = (await statusOf(client, cluster.api(2))) as unknown as {
+          counters: { storageFailures: number; restarts: number };
+          alarms: { type: string; group?: string; error?: string }[];
+        };
+        return s.counters.storageFailures >= 1 && s.counters.restarts > before.counters.restarts!
+          ? s
+          : undefined;
+      });
+      assert.ok(
+        after.alarms.some((a) => a.type === 'storage' && a.group === group && /injected/.test(a.error ?? '')),
+      );
+      assert.ok(
+        cluster.output.get(2)!.some((l) => l.includes('storage write failed') && l.includes(group)),
+        'the replica said why it stopped',
+      );
+      // The restarted replica serves again, with every acknowledged write.
+      await eventually('node 2 caught up', 15_000, async () => {
+        const r = (await kvOf(client).readFrom(cluster.api(2), group, 'sf19')) as { value: string | null };
+        return r.value === 'v19' ? true : undefined;
+      });
+      for (let i = 0; i < 20; i++)
+        assert.equal((await kvOf(client).get(`sf${i}`, 'linearizable', group)).value, `v${i}`);
+      const metrics = await (await fetch(`http://127.0.0.1:${cluster.ports.get(2)!.admin}/metrics`)).text();
+      assert.match(metrics, /flotilla_storage_failures_total\{node="2"\} [1-9]/);
+    },
+  );
+
   await t.test('a gracefully stopped node hands its leaderships over before it exits', async () => {
     const statuses = await Promise.all([1, 2, 3].map((id) => statusOf(client, cluster.api(id))));
     const led = statuses.map((s) => s.groups.filter((g) => g.role === 'leader').length);

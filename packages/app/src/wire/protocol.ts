@@ -77,7 +77,7 @@ export const API_ARGS = {
   }),
   faults: z.union([
     z.object({ blockPeers: z.array(nodeId).max(1000) }),
-    z.object({ group: groupId, kind: z.enum(['crash-actor', 'exit-thread']) }),
+    z.object({ group: groupId, kind: z.enum(['crash-actor', 'exit-thread', 'fail-storage']) }),
   ]),
 } as const;
 

@@ -66,7 +66,7 @@ export interface ApiBackend {
   /** Test-only: partition this node from `peers` (only when fault injection is enabled). */
   injectFaults?(peers: readonly NodeId[]): unknown;
   /** Test-only: fails a group's replica actor or kills its host thread. */
-  injectActorFault?(group: GroupId, kind: 'crash-actor' | 'exit-thread'): unknown;
+  injectActorFault?(group: GroupId, kind: 'crash-actor' | 'exit-thread' | 'fail-storage'): unknown;
 }
 
 export interface ApiServerOptions {

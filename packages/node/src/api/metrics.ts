@@ -138,6 +138,11 @@ export function createMetrics(sources: MetricsSources): Registry {
     () => node.refused.size,
   );
   counter(
+    'flotilla_storage_failures_total',
+    'Durable writes of replicas that failed (each replica restarted from disk after it).',
+    () => node.counters.storageFailures,
+  );
+  counter(
     'flotilla_restarts_total',
     'Actor restarts and host thread (re)starts on this node.',
     () => node.counters.restarts,

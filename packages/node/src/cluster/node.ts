@@ -34,6 +34,7 @@ import type { AppRef, Registry } from '../machines/registry.ts';
 import type { NodeConfig } from '../operations/config.ts';
 import type { Logger } from '../operations/logger.ts';
 import type { Replica } from '../replicas/replica.ts';
+import type { ReplicaFault } from '../replicas/replica-actor.ts';
 import {
   type LocalLinks,
   ReplicaActor,
@@ -137,7 +138,10 @@ export class FlotillaNode {
     nodeAdditions: 0,
     restarts: 0,
     divergences: 0,
+    storageFailures: 0,
   };
+  /** The latest durable-write failures of this node's replicas (each replica restarted from disk after it). */
+  readonly storageFailures: { readonly group: GroupId; readonly error: string; readonly at: string }[] = [];
   /**
    * What this node answers a peer's `status` request with (the admin's cluster view): its groups until the
    * process that runs it sets its full `/status` (start.ts).
@@ -254,6 +258,7 @@ export class FlotillaNode {
   /** Starts the actor system, links and the catalog replica; other replicas follow from the catalog. */
   async start(): Promise<void> {
     this.system = await ActorSystem.start({
+      logger: this.root,
       hosts: this.config.hosts.threads,
       tickIntervalMs: this.config.raft.tickMs,
       askTimeoutMs: this.config.node.requestTimeoutMs,
@@ -273,6 +278,7 @@ export class FlotillaNode {
           diverged: (report: DivergenceReport) => this.diverged(report),
           changes: (group: string, batch: ChangeBatch) => this.watches.publish(group, batch),
           position: (group: string, index: number) => this.watches.position(group, index),
+          storageFailed: (group: string, error: string) => this.storageFailed(group, error),
         },
         mailboxCapacity: MAIN_MAILBOX,
       });
@@ -390,6 +396,16 @@ export class FlotillaNode {
     this.leadership.publish(event);
   }
 
+  /** A replica's durable write failed: it restarts from disk (its supervisor); counted, kept for the alarms. */
+  private storageFailed(group: GroupId, error: string): void {
+    this.counters.storageFailures++;
+    this.storageFailures.push({ group, error, at: new Date().toISOString() });
+    if (this.storageFailures.length > DIVERGENCES_KEPT) this.storageFailures.shift();
+    this.root
+      .child({ component: 'storage' })
+      .error({ group, err: error }, 'a durable write failed; the replica restarts from disk');
+  }
+
   private diverged(report: DivergenceReport): void {
     this.counters.divergences++;
     this.divergences.push(report);
@@ -448,6 +464,7 @@ export class FlotillaNode {
       diverged: (report) => this.diverged(report),
       changes: (group, batch) => this.watches.publish(group, batch),
       position: (group, index) => this.watches.position(group, index),
+      storageFailed: (group, error) => this.storageFailed(group, error),
       applied: spec.id === CATALOG_GROUP ? () => this.scheduleReconcile() : undefined,
     };
   }
@@ -588,7 +605,7 @@ export class FlotillaNode {
   }
 
   /** Test-only (fault injection): makes a group's replica actor fail, or kills the thread hosting it. */
-  injectActorFault(group: GroupId, kind: 'crash-actor' | 'exit-thread'): { slot: number } {
+  injectActorFault(group: GroupId, kind: ReplicaFault): { slot: number } {
     const g = this.replicas.get(group);
     if (!g || !this.system) throw new UnknownGroupError(group);
     this.system.tell(g.ref, { type: 'fault', kind });

@@ -114,7 +114,10 @@ export async function startNode(
     kinds: registry.kinds,
     groups: await node.groupStatuses(),
     refused: [...node.refused.values()],
-    alarms: node.divergences.map((d) => ({ type: 'divergence', ...d })),
+    alarms: [
+      ...node.divergences.map((d) => ({ type: 'divergence', ...d })),
+      ...node.storageFailures.map((f) => ({ type: 'storage', ...f })),
+    ],
     leaderActors: Object.fromEntries(node.leaderActorsRunning),
     nodes: [...node.catalog.nodes.values()],
     links: ws?.linkInfo() ?? [],
@@ -144,7 +147,7 @@ export async function startNode(
       : {}),
     ...(faulty
       ? {
-          injectActorFault: (group: GroupId, kind: 'crash-actor' | 'exit-thread') =>
+          injectActorFault: (group: GroupId, kind: 'crash-actor' | 'exit-thread' | 'fail-storage') =>
             node.injectActorFault(group, kind),
           injectFaults: (blocked: readonly NodeId[]) => {
             faulty.block(blocked);

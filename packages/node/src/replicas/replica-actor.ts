@@ -54,6 +54,9 @@ export type ReplicaStatus = Status & {
   readonly divergence: DivergenceReport | undefined;
 };
 
+/** Test-only faults: fail the actor, kill its host thread, or fail its next durable write. */
+export type ReplicaFault = 'crash-actor' | 'exit-thread' | 'fail-storage';
+
 export type ReplicaMessage =
   | { readonly type: 'tick' }
   | { readonly type: 'raft'; readonly payload: Uint8Array }
@@ -62,7 +65,7 @@ export type ReplicaMessage =
   /** The replica failed outside the actor (a direct call from the main thread): fail so that it restarts. */
   | { readonly type: 'failed'; readonly reason: string }
   /** Test-only faults (sent only when fault injection is enabled): fail this actor, or kill its thread. */
-  | { readonly type: 'fault'; readonly kind: 'crash-actor' | 'exit-thread' }
+  | { readonly type: 'fault'; readonly kind: ReplicaFault }
   | Ask<{ readonly type: 'propose'; readonly request: ProposeRequest }, ReplicaReply<unknown>>
   | Ask<{ readonly type: 'confChange'; readonly change: ConfChange }, ReplicaReply<unknown>>
   | Ask<
@@ -95,7 +98,9 @@ export type RouterMessage =
   /** What a batch applied (the node's watches): every applied batch, so that progress is exact. */
   | { readonly type: 'changes'; readonly group: GroupId; readonly batch: ChangeBatch }
   /** The replica's applied index was set without applying (start, snapshot). */
-  | { readonly type: 'position'; readonly group: GroupId; readonly index: number };
+  | { readonly type: 'position'; readonly group: GroupId; readonly index: number }
+  /** A durable write of the replica failed (it restarts from disk): the node counts it and raises an alarm. */
+  | { readonly type: 'storageFailed'; readonly group: GroupId; readonly error: string };
 
 /** The node's side of a main-thread replica: direct calls both ways (props of main-thread actors are not cloned). */
 export interface LocalLinks {
@@ -107,6 +112,7 @@ export interface LocalLinks {
   /** What each applied batch changed, and jumps of the applied index (the node's watches). */
   changes(group: GroupId, batch: ChangeBatch): void;
   position(group: GroupId, index: number): void;
+  storageFailed(group: GroupId, error: string): void;
   /** After every batch the replica applied (the catalog's node reconciles from here). */
   readonly applied: (() => void) | undefined;
 }
@@ -197,7 +203,7 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
       compactionMarginEntries: p.raft.compactionMarginEntries,
       requestTimeoutMs: p.requestTimeoutMs,
       tickMs: p.raft.tickMs,
-      logger: { info: () => {}, warn: () => {}, error: () => {} },
+      logger: ctx.log,
       io,
     });
     this.replica = replica;
@@ -223,6 +229,10 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
         diverged: (_r, report) => local.diverged(report),
         changes: (batch) => local.changes(group, batch),
         position: (index) => local.position(group, index),
+        storageFailed: (_r, error) => {
+          local.storageFailed(group, error.message);
+          ctx.tell(ctx.self, { type: 'failed', reason: `storage: ${error.message}` });
+        },
       };
     }
     const router = p.router;
@@ -245,6 +255,10 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
       diverged: (_r, report) => ctx.tell(router, { type: 'diverged', report }),
       changes: (batch) => ctx.tell(router, { type: 'changes', group, batch }),
       position: (index) => ctx.tell(router, { type: 'position', group, index }),
+      storageFailed: (_r, error) => {
+        ctx.tell(router, { type: 'storageFailed', group, error: error.message });
+        ctx.tell(ctx.self, { type: 'failed', reason: `storage: ${error.message}` });
+      },
     };
   }
 
@@ -267,6 +281,10 @@ export class ReplicaActor implements Actor<ReplicaMessage> {
       case 'failed':
         throw new Error(`replica ${r.id} failed: ${message.reason}`);
       case 'fault':
+        if (message.kind === 'fail-storage') {
+          r.failNextWrite();
+          return;
+        }
         if (message.kind === 'crash-actor') throw new Error(`injected failure of the ${r.id} replica`);
         // process.exit in a worker ends that thread only; on the main thread it would end the node: refuse.
         if (!isMainThread) process.exit(1);

@@ -58,6 +58,8 @@ export interface ReplicaIo {
   membershipChanged?(replica: Replica): void;
   /** A checkpoint from the leader disagreed with this replica's outcome hash. */
   diverged?(replica: Replica, report: DivergenceReport): void;
+  /** A durable write failed: the replica stopped and must be rebuilt from disk (its actor fails, and restarts). */
+  storageFailed?(replica: Replica, error: Error): void;
 }
 
 export interface ReplicaOptions {
@@ -126,6 +128,8 @@ export class Replica {
   /** Applied entries after `lastSnapshotIndex` that trigger the next snapshot (jittered, see `snapshotGap`). */
   private nextSnapshotGap: number;
   private stopped = false;
+  /** Test-only: fail the next write (`failNextWrite`). */
+  private injectedWriteFailure = false;
   private lastLeader = 0;
   /** Snapshot data streamed in by the transport, waiting for the leader's snapshot message. */
   private stagedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | undefined;
@@ -334,6 +338,10 @@ export class Replica {
     const storage = this.options.storage;
     if (rd.snapshot) writes.push(storage.installSnapshot(rd.snapshot));
     if (rd.entries.length > 0) writes.push(storage.append(rd.entries));
+    if (this.injectedWriteFailure && writes.length > 0) {
+      this.injectedWriteFailure = false;
+      writes.push(Promise.reject(new Error(`injected storage failure of ${this.id}`)));
+    }
     const hardState = rd.hardState ?? this.unwrittenHardState;
     if (hardState && (rd.mustSync || writes.length > 0)) {
       writes.push(storage.setHardState(hardState));
@@ -393,10 +401,21 @@ export class Replica {
   }
 
   private failStorage(error: unknown): void {
-    // A failed durable write leaves this replica unable to promise anything: stop it (the supervisor restarts
-    // the group from disk, exactly as after a crash).
-    this.options.logger.error({ err: error, group: this.id }, 'storage write failed; stopping the replica');
-    this.stop(error instanceof Error ? error : new Error(String(error)));
+    // A failed durable write leaves this replica unable to promise anything: stop it, say so, and have its actor
+    // fail so that the supervisor rebuilds the group from disk, exactly as after a crash.
+    if (this.stopped) return;
+    const failure = error instanceof Error ? error : new Error(String(error));
+    this.options.logger.error(
+      { err: failure.message, group: this.id },
+      'storage write failed; the replica stops and restarts from disk',
+    );
+    this.stop(failure);
+    this.options.io.storageFailed?.(this, failure);
+  }
+
+  /** Test-only: the next durable write of this replica fails (as a disk error would). */
+  failNextWrite(): void {
+    this.injectedWriteFailure = true;
   }
 
   private sendMessage(m: Message): void {

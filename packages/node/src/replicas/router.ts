@@ -20,6 +20,7 @@ export interface RouterProps {
   readonly diverged: (report: DivergenceReport) => void;
   readonly changes: (group: string, batch: ChangeBatch) => void;
   readonly position: (group: string, index: number) => void;
+  readonly storageFailed: (group: string, error: string) => void;
 }
 
 export class RouterActor implements Actor<RouterMessage> {
@@ -41,6 +42,9 @@ export class RouterActor implements Actor<RouterMessage> {
         return;
       case 'position':
         this.props.position(message.group, message.index);
+        return;
+      case 'storageFailed':
+        this.props.storageFailed(message.group, message.error);
         return;
       case 'sendSnapshot': {
         const pending = ctx.replyLater(message);
