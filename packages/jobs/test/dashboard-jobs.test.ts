@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
-import { withBrowser } from '../../node/test/browser.ts';
+import { openDashboard, withBrowser } from '../../node/test/browser.ts';
 import { eventually, ProcessCluster, waitForFormation } from '../../node/test/process-cluster.ts';
 import { Jobs } from '../src/index.ts';
 import {
@@ -126,14 +126,8 @@ test('the Jobs tab in Chromium: counts, throughput, failures with Retry, Cancel,
   await jobs.ready();
 
   await withBrowser(async (browser) => {
-    const page = await browser.newPage();
-    page.setDefaultTimeout(PAGE_WAIT_MS);
-    const pageErrors: string[] = [];
-    page.on('pageerror', (error) => pageErrors.push(String(error)));
-    await page.goto(`http://127.0.0.1:${cluster.ports.get(1)!.admin}/`, { waitUntil: 'load' });
-    // The application's tabs come from /dashboard/tabs, after the page's load.
-    await (await page.waitForSelector('#tabs button[data-tab="jobs"]'))!.click();
-    await page.waitForSelector('#tab-jobs:not([hidden]) #jobs-status[data-state="ok"]');
+    const admin = `127.0.0.1:${cluster.ports.get(1)!.admin}`;
+    const { page, pageErrors } = await openDashboard(browser, admin, PAGE_WAIT_MS, 'jobs');
 
     await t.test('the queues table lists the queues, every state counted', async () => {
       const view = await shows(page, 'both queues', (v) => (v.queues.length === 2 ? v : undefined));

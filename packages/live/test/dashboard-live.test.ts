@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type FlotillaClient, KvMachine } from '@flotilla/client';
 import type { Page } from 'puppeteer-core';
-import { withBrowser } from '../../node/test/browser.ts';
+import { openDashboard, withBrowser } from '../../node/test/browser.ts';
 import { eventually, ProcessCluster, waitForFormation } from '../../node/test/process-cluster.ts';
 import { LiveQueries, type LiveSubscription } from '../src/index.ts';
 import { live } from './fixtures/app.ts';
@@ -152,14 +152,8 @@ test('the live-queries tab in Chromium: total, per-node counts, newest subscript
   });
 
   await withBrowser(async (browser) => {
-    const page = await browser.newPage();
-    page.setDefaultTimeout(PAGE_WAIT_MS);
-    const pageErrors: string[] = [];
-    page.on('pageerror', (error) => pageErrors.push(String(error)));
-    await page.goto(`http://127.0.0.1:${cluster.ports.get(1)!.admin}/`, { waitUntil: 'load' });
-    // The application's tabs come from /dashboard/tabs, after the page's load.
-    await (await page.waitForSelector('#tabs button[data-tab="live"]'))!.click();
-    await page.waitForSelector('#tab-live:not([hidden]) #live-status[data-state="ok"]');
+    const admin = `127.0.0.1:${cluster.ports.get(1)!.admin}`;
+    const { page, pageErrors } = await openDashboard(browser, admin, PAGE_WAIT_MS, 'live');
 
     await t.test('the total, the counts per serving node and the newest subscriptions', async () => {
       const view = await shows(page, `a total of ${SUBSCRIPTIONS}`, (v) =>

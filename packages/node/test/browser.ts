@@ -7,7 +7,7 @@
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 
 /** Bound on the browser's start. */
 const LAUNCH_TIMEOUT_MS = 30_000;
@@ -39,6 +39,28 @@ export function chromiumPath(): string {
     'no Chromium found (looked for CHROME_PATH, then chromium and chromium-browser on PATH): ' +
       'run `bash scripts/ensure-chromium.sh` (as root: installs Debian’s chromium) or set CHROME_PATH',
   );
+}
+
+/**
+ * A page on a node's dashboard (`admin` = its host:port), errors of its scripts collected; with `tab`, that
+ * application tab opened (tabs arrive from /dashboard/tabs after the page's load) and its first poll done.
+ */
+export async function openDashboard(
+  browser: Browser,
+  admin: string,
+  waitMs: number,
+  tab?: string,
+): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(waitMs);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (error) => pageErrors.push(String(error)));
+  await page.goto(`http://${admin}/`, { waitUntil: 'load' });
+  if (tab !== undefined) {
+    await (await page.waitForSelector(`#tabs button[data-tab="${tab}"]`))!.click();
+    await page.waitForSelector(`#tab-${tab}:not([hidden]) #${tab}-status[data-state="ok"]`);
+  }
+  return { page, pageErrors };
 }
 
 /** Runs `fn` with a fresh headless Chromium; closes it and removes its profile whatever happens. */

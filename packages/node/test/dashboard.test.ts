@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_CALL_BODY_BYTES_MAX } from '../src/api/admin.ts';
 import type { ClusterView } from '../src/api/cluster-view.ts';
-import { withBrowser } from './browser.ts';
+import { openDashboard, withBrowser } from './browser.ts';
 import { Counter, DASHBOARD_COUNTER_KEY } from './fixtures/app.ts';
 import { ProcessCluster, waitForFormation } from './process-cluster.ts';
 
@@ -164,11 +164,8 @@ test('the admin dashboard: cluster view, application tab and /call, in Chromium,
     });
     try {
       await withBrowser(async (browser) => {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(PAGE_WAIT_MS);
-        const pageErrors: string[] = [];
-        page.on('pageerror', (error) => pageErrors.push(String(error)));
-        await page.goto(`http://127.0.0.1:${cluster.ports.get(1)!.admin}/`, { waitUntil: 'load' });
+        const adminAddress = `127.0.0.1:${cluster.ports.get(1)!.admin}`;
+        const { page, pageErrors } = await openDashboard(browser, adminAddress, PAGE_WAIT_MS);
 
         await page.waitForFunction(
           () => document.querySelectorAll('#nodes tr[data-node][data-alive="true"]').length === 3,

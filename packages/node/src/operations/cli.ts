@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { FlotillaClient } from '@flotilla/client';
+import { FlotillaClient, type Topology } from '@flotilla/client';
 import { JOBS_USAGE, runJobsCommand } from '@flotilla/jobs';
 import { LIVE_USAGE, runLiveCommand } from '@flotilla/live';
 import { loadConfig } from './config.ts';
@@ -147,6 +147,27 @@ function connect(api: string): Promise<FlotillaClient> {
   return FlotillaClient.connect({ addresses: [api], timeoutMs: 10_000, ...dialOptions });
 }
 
+/** A package's own command (`jobs`, `live-queries`): it gets connections by address, and its result is printed. */
+async function runPackaged(
+  run: (
+    args: readonly string[],
+    connect: (api: string) => Promise<{ calls: FlotillaClient; topology(): Promise<Topology> }>,
+  ) => Promise<unknown>,
+  args: readonly string[],
+): Promise<void> {
+  const clients: FlotillaClient[] = [];
+  try {
+    const result = await run(args, async (api) => {
+      const client = await connect(api);
+      clients.push(client);
+      return { calls: client, topology: () => client.refreshTopology() };
+    });
+    console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
 async function withClient<T>(
   api: string | undefined,
   run: (client: FlotillaClient) => Promise<T>,
@@ -167,32 +188,9 @@ async function main(argv: string[]): Promise<void> {
     ...(given.token === undefined ? {} : { token: given.token }),
     ...(given.ca === undefined ? {} : { tls: { ca: readFileSync(given.ca) } }),
   };
-  if (args[0] === 'live-queries') {
-    const clients: FlotillaClient[] = [];
-    try {
-      const result = await runLiveCommand(args.slice(1), async (api) => {
-        const client = await connect(api);
-        clients.push(client);
-        return { calls: client, topology: () => client.refreshTopology() };
-      });
-      console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
-    } finally {
-      for (const c of clients) c.close();
-    }
-    return;
-  }
-  if (args[0] === 'jobs') {
-    const clients: FlotillaClient[] = [];
-    try {
-      const result = await runJobsCommand(args.slice(1), async (api) => {
-        const client = await connect(api);
-        clients.push(client);
-        return { calls: client, topology: () => client.refreshTopology() };
-      });
-      console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
-    } finally {
-      for (const c of clients) c.close();
-    }
+  const packaged = { 'live-queries': runLiveCommand, jobs: runJobsCommand }[args[0] ?? ''];
+  if (packaged !== undefined) {
+    await runPackaged(packaged, args.slice(1));
     return;
   }
   const { positionals, values } = parseArgs({ args, options, allowPositionals: true });

@@ -193,19 +193,7 @@ const KNOWN_KEYS = {
 } as const;
 
 /** The sections whose keys are checked as a whole (`layout` is checked entry by entry). */
-const SECTIONS = [
-  'node',
-  'cluster',
-  'app',
-  'sharding',
-  'machines',
-  'raft',
-  'hosts',
-  'storage',
-  'watch',
-  'security',
-  'testing',
-] as const;
+const SECTIONS = KNOWN_KEYS[''].filter((s): s is Exclude<typeof s, 'layout'> => s !== 'layout');
 
 /** pino's levels. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
