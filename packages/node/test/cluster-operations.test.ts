@@ -179,6 +179,26 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
         assert.equal((await kvOf(client).get(`sf${i}`, 'linearizable', group)).value, `v${i}`);
       const metrics = await (await fetch(`http://127.0.0.1:${cluster.ports.get(2)!.admin}/metrics`)).text();
       assert.match(metrics, /flotilla_storage_failures_total\{node="2"\} [1-9]/);
+
+      // A disk that keeps failing: after a second failure within a minute node 2 stops serving the group
+      // (listed as refused, with why); the group goes on with its other replicas.
+      await eventually('the replica is back before the next failure', 15_000, async () =>
+        (await statusOf(client, cluster.api(2))).groups.some((g) => g.id === group) ? true : undefined,
+      );
+      await client.injectActorFault(cluster.api(2), group, 'fail-storage');
+      for (let i = 0; i < 3; i++) await kvOf(client).put(`sf-again-${i}`, 'x', group);
+      const refused = await eventually('node 2 stopped serving the group', 15_000, async () => {
+        const s = (await statusOf(client, cluster.api(2))) as unknown as {
+          groups: { id: string }[];
+          refused: { group: string; reason: string }[];
+        };
+        return s.refused.some((r) => r.group === group) && !s.groups.some((g) => g.id === group)
+          ? s
+          : undefined;
+      });
+      assert.match(refused.refused.find((r) => r.group === group)!.reason, /storage keeps failing/);
+      assert.equal((await kvOf(client).put('after-refusal', 'ok', group)).ok, true);
+      assert.equal((await kvOf(client).get('after-refusal', 'linearizable', group)).value, 'ok');
     },
   );
 

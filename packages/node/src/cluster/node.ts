@@ -118,6 +118,13 @@ export interface RefusedReplica {
   readonly reason: string;
 }
 
+/**
+ * A replica whose durable writes fail this many times within the window is no longer served by this node (the
+ * first failure restarts it from disk; a second one soon after means the disk, not a passing fault).
+ */
+const STORAGE_FAILURES_MAX = 2;
+const STORAGE_FAILURE_WINDOW_MS = 60_000;
+
 const EMPTY_CATALOG: CatalogState = { nodes: new Map(), groups: new Map(), shards: new Map() };
 
 export class FlotillaNode {
@@ -140,6 +147,8 @@ export class FlotillaNode {
     divergences: 0,
     storageFailures: 0,
   };
+  /** Per group: when its recent durable writes failed (performance.now() ms). */
+  private readonly recentStorageFailures = new Map<GroupId, number[]>();
   /** The latest durable-write failures of this node's replicas (each replica restarted from disk after it). */
   readonly storageFailures: { readonly group: GroupId; readonly error: string; readonly at: string }[] = [];
   /**
@@ -396,14 +405,35 @@ export class FlotillaNode {
     this.leadership.publish(event);
   }
 
-  /** A replica's durable write failed: it restarts from disk (its supervisor); counted, kept for the alarms. */
+  /**
+   * A replica's durable write failed: it restarts from disk (its supervisor); counted, kept for the alarms. When
+   * it keeps failing (STORAGE_FAILURES_MAX within STORAGE_FAILURE_WINDOW_MS), this node stops serving the group:
+   * its replica is stopped and refused (listed in `/status`) until the node restarts; the other replicas serve on.
+   */
   private storageFailed(group: GroupId, error: string): void {
     this.counters.storageFailures++;
+    const now = performance.now();
     this.storageFailures.push({ group, error, at: new Date().toISOString() });
     if (this.storageFailures.length > DIVERGENCES_KEPT) this.storageFailures.shift();
-    this.root
-      .child({ component: 'storage' })
-      .error({ group, err: error }, 'a durable write failed; the replica restarts from disk');
+    const log = this.root.child({ component: 'storage' });
+    const recent = (this.recentStorageFailures.get(group) ?? []).filter(
+      (t) => now - t < STORAGE_FAILURE_WINDOW_MS,
+    );
+    recent.push(now);
+    this.recentStorageFailures.set(group, recent);
+    if (recent.length < STORAGE_FAILURES_MAX) {
+      log.error({ group, err: error }, 'a durable write failed; the replica restarts from disk');
+      return;
+    }
+    const handle = this.replicas.get(group);
+    const reason = `storage keeps failing (${recent.length} failed writes within ${STORAGE_FAILURE_WINDOW_MS / 1000} s; last: ${error}); restart the node once the disk is fixed`;
+    this.refused.set(group, { group, kind: handle?.kind ?? '', reason });
+    if (handle !== undefined) {
+      this.replicas.delete(group);
+      this.watches.drop(group, new UnknownGroupError(group));
+      void this.system?.stop(handle.ref);
+    }
+    log.error({ group, err: error }, `this node stops serving the group: ${reason}`);
   }
 
   private diverged(report: DivergenceReport): void {
