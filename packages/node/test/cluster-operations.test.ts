@@ -151,11 +151,13 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
     'a failed durable write is loud: logged, counted, an alarm, and the replica restarts from disk',
     async () => {
       const group = 'user:1';
-      const before = await statusOf(client, cluster.api(2));
-      await client.injectActorFault(cluster.api(2), group, 'fail-storage');
+      // Its leader: a failed write there fails the proposals waiting on it (outcome unknown: retried by session).
+      const victim = (await statusOf(client, cluster.api(1))).groups.find((g) => g.id === group)!.leaderId;
+      const before = await statusOf(client, cluster.api(victim));
+      await client.injectActorFault(cluster.api(victim), group, 'fail-storage');
       for (let i = 0; i < 20; i++) assert.equal((await kvOf(client).put(`sf${i}`, `v${i}`, group)).ok, true);
       const after = await eventually('the failure reported and the replica restarted', 15_000, async () => {
-        const s = (await statusOf(client, cluster.api(2))) as unknown as {
+        const s = (await statusOf(client, cluster.api(victim))) as unknown as {
           counters: { storageFailures: number; restarts: number };
           alarms: { type: string; group?: string; error?: string }[];
         };
@@ -167,28 +169,32 @@ test('operating a cluster: groups created and deleted by command, the CLI, /metr
         after.alarms.some((a) => a.type === 'storage' && a.group === group && /injected/.test(a.error ?? '')),
       );
       assert.ok(
-        cluster.output.get(2)!.some((l) => l.includes('storage write failed') && l.includes(group)),
+        cluster.output.get(victim)!.some((l) => l.includes('storage write failed') && l.includes(group)),
         'the replica said why it stopped',
       );
       // The restarted replica serves again, with every acknowledged write.
-      await eventually('node 2 caught up', 15_000, async () => {
-        const r = (await kvOf(client).readFrom(cluster.api(2), group, 'sf19')) as { value: string | null };
+      await eventually('the victim caught up', 15_000, async () => {
+        const r = (await kvOf(client).readFrom(cluster.api(victim), group, 'sf19')) as {
+          value: string | null;
+        };
         return r.value === 'v19' ? true : undefined;
       });
       for (let i = 0; i < 20; i++)
         assert.equal((await kvOf(client).get(`sf${i}`, 'linearizable', group)).value, `v${i}`);
-      const metrics = await (await fetch(`http://127.0.0.1:${cluster.ports.get(2)!.admin}/metrics`)).text();
-      assert.match(metrics, /flotilla_storage_failures_total\{node="2"\} [1-9]/);
+      const metrics = await (
+        await fetch(`http://127.0.0.1:${cluster.ports.get(victim)!.admin}/metrics`)
+      ).text();
+      assert.match(metrics, new RegExp(`flotilla_storage_failures_total\\{node="${victim}"\\} [1-9]`));
 
       // A disk that keeps failing: after a second failure within a minute node 2 stops serving the group
       // (listed as refused, with why); the group goes on with its other replicas.
       await eventually('the replica is back before the next failure', 15_000, async () =>
-        (await statusOf(client, cluster.api(2))).groups.some((g) => g.id === group) ? true : undefined,
+        (await statusOf(client, cluster.api(victim))).groups.some((g) => g.id === group) ? true : undefined,
       );
-      await client.injectActorFault(cluster.api(2), group, 'fail-storage');
+      await client.injectActorFault(cluster.api(victim), group, 'fail-storage');
       for (let i = 0; i < 3; i++) await kvOf(client).put(`sf-again-${i}`, 'x', group);
-      const refused = await eventually('node 2 stopped serving the group', 15_000, async () => {
-        const s = (await statusOf(client, cluster.api(2))) as unknown as {
+      const refused = await eventually('the victim stopped serving the group', 15_000, async () => {
+        const s = (await statusOf(client, cluster.api(victim))) as unknown as {
           groups: { id: string }[];
           refused: { group: string; reason: string }[];
         };

@@ -35,8 +35,6 @@ import { ApiAuth, allows, type Principal, roleFor as roleOf } from './api-auth.t
 
 /** An open watch as the API sees it. */
 export interface OpenWatch {
-  /** Everything up to this revision was sent (the subscriber resumes after it). */
-  readonly sentThrough: number;
   cancel(): void;
 }
 
@@ -209,20 +207,30 @@ export class ApiServer {
     };
     // A subscriber that does not read: past the bound, every watch of its connection ends, saying where to
     // resume (what was already handed to the socket will still arrive).
+    let overflowing = false;
     const overflow = () => {
+      overflowing = false;
+      if (watches.size === 0) return;
       const buffered = ws.bufferedAmount;
       this.counters.watchOverflows++;
       for (const [id, w] of [...watches]) {
         watches.delete(id);
         w.cancel();
+        // Resume after what reached the socket, not after what the feed handed over (pushes past the bound
+        // were dropped here).
+        const resumeFrom = (queuedThrough.get(id) ?? 0) + 1;
         respond({
           id,
           ok: false,
-          error: toWireError(new WatchOverflowError(groupOf(id), w.sentThrough + 1, buffered)),
+          error: toWireError(new WatchOverflowError(groupOf(id), resumeFrom, buffered)),
         });
+        groupOfWatch.delete(id);
+        queuedThrough.delete(id);
       }
     };
     const groupOfWatch = new Map<number, GroupId>();
+    /** Per watch: every change up to this revision was queued for the socket. */
+    const queuedThrough = new Map<number, number>();
     const groupOf = (id: number) => groupOfWatch.get(id) ?? '';
     const openWatch = (id: number, args: ApiArgs<'watch'>) => {
       if (watches.has(id)) throw new ProtocolError(`watch ${id} is already open on this connection`);
@@ -230,19 +238,24 @@ export class ApiServer {
         push: (item) => {
           if (!watches.has(id)) return;
           if (ws.bufferedAmount > bufferMax) {
-            queueMicrotask(overflow);
+            if (!overflowing) {
+              overflowing = true;
+              queueMicrotask(overflow);
+            }
             return;
           }
+          queuedThrough.set(id, item[0] === 'live' ? item[1] - 1 : item[1]);
           if (outbox.push({ id, item }) === 1) queueMicrotask(flush);
         },
         end: (error: FlotillaError) => {
           if (!watches.delete(id)) return;
           groupOfWatch.delete(id);
+          queuedThrough.delete(id);
           respond({ id, ok: false, error: toWireError(error) });
         },
       };
       // Registered before the watch opens: its first items (live, replayed changes) are pushed from inside.
-      const placeholder: OpenWatch = { sentThrough: (args.fromRevision ?? 1) - 1, cancel: () => {} };
+      const placeholder: OpenWatch = { cancel: () => {} };
       watches.set(id, placeholder);
       groupOfWatch.set(id, args.group);
       try {
@@ -266,6 +279,7 @@ export class ApiServer {
       if (w === undefined) return { cancelled: false };
       watches.delete(watch);
       groupOfWatch.delete(watch);
+      queuedThrough.delete(watch);
       w.cancel();
       respond({ id: watch, ok: true, result: { cancelled: true } });
       return { cancelled: true };

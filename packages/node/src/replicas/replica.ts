@@ -409,7 +409,9 @@ export class Replica {
       { err: failure.message, group: this.id },
       'storage write failed; the replica stops and restarts from disk',
     );
-    this.stop(failure);
+    // What was waiting may still commit through the other replicas: its outcome is unknown (a caller with a
+    // session retries it safely), not a failure of the command.
+    this.stop(new RequestTimeoutError(this.id, 0, `storage write failed (${failure.message}); outcome unknown`));
     this.options.io.storageFailed?.(this, failure);
   }
 
