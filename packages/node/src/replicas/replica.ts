@@ -411,7 +411,9 @@ export class Replica {
     );
     // What was waiting may still commit through the other replicas: its outcome is unknown (a caller with a
     // session retries it safely), not a failure of the command.
-    this.stop(new RequestTimeoutError(this.id, 0, `storage write failed (${failure.message}); outcome unknown`));
+    this.stop(
+      new RequestTimeoutError(this.id, 0, `storage write failed (${failure.message}); outcome unknown`),
+    );
     this.options.io.storageFailed?.(this, failure);
   }
 
