@@ -26,6 +26,8 @@ export interface TransportHandler {
   peerUnreachable(peer: NodeId): void;
   /** The link to `peer` is over (`held: true`) or back under (`false`) its buffered-bytes high-water mark. */
   peerBackpressure(peer: NodeId, held: boolean): void;
+  /** `peer` closed our link because this node was removed from the cluster (it refuses us from now on). */
+  removedByPeer?(peer: NodeId): void;
   /**
    * A snapshot for `group` is being streamed from `from`. The handler consumes `chunks` (flow control:
    * the sender waits while chunks are not consumed). Resolves when the snapshot is stored.

@@ -69,6 +69,10 @@ test('add a fourth node and remove one under load; addNode refuses each invalid 
 
     const removed = (await client.removeNode(1, 120_000)) as { groups: number };
     assert.equal(removed.groups, 8);
+    // Node 1 learns it was removed (its peers close its links saying so) and stops by itself.
+    await eventually('node 1 stopped by itself', 20_000, async () =>
+      cluster.processes.get(1)!.exitCode === 0 ? true : undefined,
+    );
     await eventually('node 1 left every group', 20_000, async () => {
       const s = await statusOf(client, cluster.api(2));
       return s.groups.every(

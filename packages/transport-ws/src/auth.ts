@@ -8,6 +8,9 @@ import type { NodeId } from '@flotilla/core';
 
 /** URL path of peer links; other paths are refused at upgrade. */
 export const PEER_PATH = '/flotilla/peer/v1';
+/** How a node closes the links of a peer the cluster removed: the removed node learns it from this close. */
+export const PEER_REMOVED_CODE = 1008;
+export const PEER_REMOVED_REASON = 'peer removed';
 export const NODE_HEADER = 'x-flotilla-node';
 export const AUTH_HEADER = 'x-flotilla-auth';
 

@@ -8,7 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { NodeId } from '@flotilla/core';
 import { WebSocketServer } from 'ws';
-import { AuthVerifier, PEER_PATH } from './auth.ts';
+import { AuthVerifier, PEER_PATH, PEER_REMOVED_CODE, PEER_REMOVED_REASON } from './auth.ts';
 import { InboundConnection } from './inbound-connection.ts';
 import type { LinkContext } from './link-context.ts';
 import type { RejectionReason } from './stats.ts';
@@ -68,7 +68,7 @@ export class InboundServer {
 
   /** Closes the connections of a peer that left the cluster. */
   dropPeer(id: NodeId): void {
-    for (const c of this.connections.get(id) ?? []) c.close(1008, 'peer removed');
+    for (const c of this.connections.get(id) ?? []) c.close(PEER_REMOVED_CODE, PEER_REMOVED_REASON);
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@
  */
 import { type GroupId, type NodeChannel, type NodeId, PeerUnreachableError } from '@flotilla/core';
 import WebSocket from 'ws';
-import { authHeaders, PEER_PATH } from './auth.ts';
+import { authHeaders, PEER_PATH, PEER_REMOVED_CODE, PEER_REMOVED_REASON } from './auth.ts';
 import { reconnectDelayMs } from './backoff.ts';
 import { FrameError } from './errors.ts';
 import { parseSnapshotFrame, readFrameKind } from './frame-decode.ts';
@@ -199,7 +199,14 @@ export class OutboundLink {
         'peer link error',
       );
     });
-    ws.on('close', () => this.ctx.guard('link close', () => this.onClose(ws)));
+    ws.on('close', (code, reason) =>
+      this.ctx.guard('link close', () => {
+        // The peer dropped us because the catalog removed this node (inbound-server.ts `dropPeer`).
+        if (this.ws === ws && code === PEER_REMOVED_CODE && reason.toString() === PEER_REMOVED_REASON)
+          this.ctx.handler.removedByPeer?.(this.peer);
+        this.onClose(ws);
+      }),
+    );
   }
 
   private onOpen(ws: WebSocket): void {

@@ -40,6 +40,13 @@ export function safeHandler(inner: TransportHandler, stats: WsTransportStats, lo
         failed('peerBackpressure', error);
       }
     },
+    removedByPeer(peer: NodeId): void {
+      try {
+        inner.removedByPeer?.(peer);
+      } catch (error) {
+        failed('removedByPeer', error);
+      }
+    },
     receiveSnapshot(
       from: NodeId,
       group: GroupId,

@@ -311,6 +311,7 @@ export class FlotillaNode {
         this.onPeerUnreachable?.(peer);
       },
       peerBackpressure: () => {},
+      removedByPeer: (peer) => this.removedByPeer(peer),
       receiveSnapshot: (from, group, meta, chunks) => this.receiveSnapshot(from, group, meta, chunks),
     });
     const founders = cluster?.join ? [] : this.members().map((m) => m.id);
@@ -320,6 +321,24 @@ export class FlotillaNode {
     this.balancer.start();
     await this.startNodeActors();
     this.appLayout = this.ensureAppLayout();
+  }
+
+  /**
+   * Called once when a peer says this node was removed from the cluster (it closed our link for that reason and
+   * refuses us from now on): the process that runs the node stops it (start.ts).
+   */
+  onRemoved: ((peer: NodeId) => void) | undefined;
+  /** A peer told this node it was removed from the cluster. */
+  removed = false;
+
+  private removedByPeer(peer: NodeId): void {
+    if (this.removed || this.stopped) return;
+    this.removed = true;
+    this.log.error(
+      { peer },
+      `node ${peer} closed its link because this node was removed from the cluster; it stops serving`,
+    );
+    this.onRemoved?.(peer);
   }
 
   /** Resolves once the application's groups and shard sets are in the catalog (proposed after formation). */

@@ -211,6 +211,12 @@ async function main(argv: string[]): Promise<void> {
       };
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
+      // Removed from the cluster (a peer said so): say it and stop, rather than keep redialling and answering.
+      void node.removed.then(async () => {
+        logger.error('this node was removed from the cluster: stopping');
+        await node.stop();
+        process.exit(0);
+      });
       return;
     }
     case 'status': {

@@ -32,6 +32,8 @@ export interface RunningNode {
   readonly api: ApiServer;
   readonly admin: AdminServer;
   status(): Promise<unknown>;
+  /** Resolves when a peer says this node was removed from the cluster (then stop it: it serves nothing more). */
+  readonly removed: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -198,20 +200,32 @@ export async function startNode(
     split(config.node.admin).port,
   );
   log.info({ api: api.address, admin: admin.address, rpc: ws?.url, mode }, 'node started');
-  return {
+  let stopping: Promise<void> | undefined;
+  const running: RunningNode = {
     nodeId: config.node.id,
     mode,
     node,
     api,
     admin,
     status,
-    async stop() {
-      await api.close();
-      await node.stop({ transferWaitMs: config.node.shutdownTransferMs });
-      await admin.close();
-      await releaseLogStore(config.node.dataDir);
+    removed: new Promise<void>((resolve) => {
+      node.onRemoved = () => resolve();
+    }),
+    stop() {
+      stopping ??= (async () => {
+        await api.close();
+        // A removed node has nothing to hand over: its peers no longer count it.
+        await node.stop({
+          transferLeadership: !node.removed,
+          transferWaitMs: config.node.shutdownTransferMs,
+        });
+        await admin.close();
+        await releaseLogStore(config.node.dataDir);
+      })();
+      return stopping;
     },
   };
+  return running;
 }
 
 /** The link to `peer` is open and not cut by fault injection (a broken link makes its actors unreachable). */
